@@ -1,0 +1,53 @@
+/**
+ * Typed errors. The class name is the contract: Temporal reports a thrown error's `name` as the failure type,
+ * and the workflow's `nonRetryableErrorTypes` lists the names of the terminal ones.
+ */
+
+abstract class EtlError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The source answered with a permanent refusal (a 4xx other than 408/429): retrying cannot help. */
+export class PermanentSourceError extends EtlError {
+  constructor(message: string, readonly status?: number) {
+    super(message);
+  }
+}
+
+/** The source answered something that breaks the Orders API contract (not a transient glitch). */
+export class SourceContractError extends EtlError {}
+
+/** A transient source failure (5xx, 429, timeout, truncated body): Temporal retries it with backoff. */
+export class TransientSourceError extends EtlError {
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+/** Bad input from the user: an option, a file or a configuration value. */
+export class InvalidInputError extends EtlError {}
+
+/** The warehouse rejected a load (SQL error, COPY failure): retrying the same statements cannot help. */
+export class WarehouseLoadError extends EtlError {}
+
+/** The counts of a load do not add up: something was lost or doubled, so the run must fail loudly. */
+export class ReconciliationError extends EtlError {}
+
+/** Error types the workflow never retries. */
+export const NON_RETRYABLE_ERROR_TYPES = [
+  PermanentSourceError.name,
+  SourceContractError.name,
+  InvalidInputError.name,
+  WarehouseLoadError.name,
+  ReconciliationError.name,
+];
+
+/**
+ * The warehouse is throttling us (Redshift Data API rate or concurrency limits: ThrottlingException,
+ * ActiveStatementsExceededException, ActiveSessionsExceededException). Transient: Temporal retries it with backoff,
+ * and a retried load resubmits with the same ClientToken, so it never runs twice.
+ */
+export class WarehouseThrottledError extends EtlError {}

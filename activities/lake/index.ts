@@ -1,0 +1,18 @@
+import { LocalLake } from './local-lake';
+import type { Lake } from './lake';
+import { S3Lake } from './s3-lake';
+
+export type { Lake, LakeObject } from './lake';
+
+/** The one place a lake is chosen: `s3://bucket/prefix` is S3 (endpoint from `S3_ENDPOINT`), anything else a directory. */
+export function openLake(location: string, env: NodeJS.ProcessEnv = process.env): Lake {
+  if (location.startsWith('s3://')) return new S3Lake({ location, endpoint: env.S3_ENDPOINT || undefined, region: env.AWS_REGION });
+  return new LocalLake(location);
+}
+
+/** Reads a whole file named by a local path or an `s3://bucket/key` URL (reference CSVs). */
+export async function readLocation(location: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
+  const m = /^(s3:\/\/[^/]+)\/(.+)$/.exec(location);
+  if (m) return openLake(m[1], env).get(m[2]);
+  return new LocalLake('/').get(location.replace(/^\/+/, ''));
+}

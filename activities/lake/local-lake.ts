@@ -1,0 +1,62 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Lake, LakeObject } from './lake';
+
+/** A lake in a local directory. Writes go to a temporary name and are renamed, so readers never see half a file. */
+export class LocalLake implements Lake {
+  readonly location: string;
+
+  constructor(directory: string) {
+    this.location = path.resolve(directory);
+  }
+
+  uri(key: string): string {
+    return path.join(this.location, ...key.split('/'));
+  }
+
+  private async writeAtomically(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
+    const target = this.uri(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
+    await write(tmp);
+    await rename(tmp, target);
+  }
+
+  put(key: string, body: string | Uint8Array): Promise<void> {
+    return this.writeAtomically(key, (tmp) => writeFile(tmp, body));
+  }
+
+  putFile(key: string, localPath: string): Promise<void> {
+    return this.writeAtomically(key, (tmp) => pipeline(createReadStream(localPath), createWriteStream(tmp)));
+  }
+
+  get(key: string): Promise<Buffer> {
+    return readFile(this.uri(key));
+  }
+
+  async getFile(key: string, localPath: string): Promise<void> {
+    await pipeline(createReadStream(this.uri(key)), createWriteStream(localPath));
+  }
+
+  async list(prefix: string): Promise<LakeObject[]> {
+    const found: LakeObject[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [];
+        throw err;
+      });
+      for (const entry of entries) {
+        const key = `${keyPrefix}${entry.name}`;
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) await walk(full, `${key}/`);
+        else if (!entry.name.endsWith('.tmp') && key.startsWith(prefix)) found.push({ key, size: (await stat(full)).size });
+      }
+    };
+    // Walk from the deepest directory the prefix names; the rest of the prefix filters file names.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    await walk(this.uri(dirPart), dirPart);
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The one definition of the warehouse tables. The DDL (sql/duckdb, sql/redshift), the Parquet files the stage
+ * writes and the columns the transform emits are all derived from it, so they cannot drift apart.
+ */
+
+/** Logical column types; each engine and file format maps them in one place below. */
+export type ColumnType = 'string' | 'text' | 'int' | 'bigint' | 'money' | 'timestamp' | 'date' | 'boolean';
+
+export interface Column {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+}
+
+export interface TableDef {
+  name: TableName;
+  columns: Column[];
+  /** Natural key: the merge replaces rows by it. */
+  key: string[];
+  /** Redshift physical design: how rows are spread over slices and ordered on disk (see sql/redshift). */
+  redshift: { distStyle: 'KEY' | 'ALL' | 'EVEN'; distKey?: string; sortKey: string[] };
+}
+
+export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads';
+
+const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
+
+export const TABLES: Record<TableName, TableDef> = {
+  fact_sales: {
+    name: 'fact_sales',
+    key: ['order_id', 'line_number'],
+    columns: [
+      col('order_id', 'string', false),
+      col('line_number', 'int', false),
+      col('user_id', 'string', false),
+      col('sku', 'string', false),
+      col('created_at', 'timestamp', false),
+      col('order_date', 'date', false),
+      col('quantity', 'int', false),
+      col('unit_price', 'money'),
+      col('line_amount', 'money'),
+      col('currency', 'string'),
+    ],
+    // Facts join dim_order on order_id: co-locate them; most queries filter on date.
+    redshift: { distStyle: 'KEY', distKey: 'order_id', sortKey: ['order_date', 'order_id'] },
+  },
+  dim_order: {
+    name: 'dim_order',
+    key: ['order_id'],
+    columns: [
+      col('order_id', 'string', false),
+      col('user_id', 'string', false),
+      col('created_at', 'timestamp', false),
+      col('order_date', 'date', false),
+      col('total_amount', 'money'),
+      col('currency', 'string'),
+      col('source', 'string', false),
+      col('promo', 'string'),
+      col('item_count', 'int', false),
+    ],
+    redshift: { distStyle: 'KEY', distKey: 'order_id', sortKey: ['order_date', 'order_id'] },
+  },
+  dim_user: {
+    name: 'dim_user',
+    key: ['user_id'],
+    columns: [
+      col('user_id', 'string', false),
+      col('email', 'string'),
+      col('country', 'string'),
+      col('created_at', 'timestamp'),
+      col('is_inferred', 'boolean', false),
+    ],
+    // Small dimensions are copied to every node so joins never redistribute.
+    redshift: { distStyle: 'ALL', sortKey: ['user_id'] },
+  },
+  dim_product: {
+    name: 'dim_product',
+    key: ['sku'],
+    columns: [
+      col('sku', 'string', false),
+      col('name', 'string'),
+      col('category', 'string'),
+      col('price', 'money'),
+      col('is_inferred', 'boolean', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['sku'] },
+  },
+  rejected_records: {
+    name: 'rejected_records',
+    key: [],
+    columns: [
+      col('load_id', 'string', false),
+      col('order_id', 'string'),
+      col('line_number', 'int'),
+      col('reason', 'string', false),
+      col('record', 'text', false),
+      col('rejected_at', 'timestamp', false),
+    ],
+    redshift: { distStyle: 'EVEN', sortKey: ['rejected_at'] },
+  },
+  etl_loads: {
+    name: 'etl_loads',
+    key: ['load_id'],
+    columns: [
+      col('load_id', 'string', false),
+      col('pipeline_id', 'string', false),
+      col('source', 'string', false),
+      col('started_at', 'timestamp', false),
+      col('finished_at', 'timestamp', false),
+      col('since_ts', 'timestamp'),
+      col('until_ts', 'timestamp'),
+      col('watermark', 'timestamp'),
+      col('extracted', 'bigint', false),
+      col('duplicates', 'bigint', false),
+      col('rejected_orders', 'bigint', false),
+      col('rejected_items', 'bigint', false),
+      col('orders_loaded', 'bigint', false),
+      col('orders_kept', 'bigint', false),
+      col('lines_loaded', 'bigint', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['started_at'] },
+  },
+};
+
+/** Tables the transform produces and the stage writes as Parquet, in load order. */
+export const STAGED_TABLES: TableName[] = ['dim_user', 'dim_product', 'dim_order', 'fact_sales', 'rejected_records'];
+
+export type Dialect = 'duckdb' | 'redshift';
+
+const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
+  duckdb: {
+    string: 'VARCHAR',
+    text: 'VARCHAR',
+    int: 'INTEGER',
+    bigint: 'BIGINT',
+    money: 'DECIMAL(18,2)',
+    timestamp: 'TIMESTAMP',
+    date: 'DATE',
+    boolean: 'BOOLEAN',
+  },
+  redshift: {
+    string: 'VARCHAR(256)',
+    text: 'VARCHAR(65535)',
+    int: 'INTEGER',
+    bigint: 'BIGINT',
+    money: 'DECIMAL(18,2)',
+    timestamp: 'TIMESTAMP',
+    date: 'DATE',
+    boolean: 'BOOLEAN',
+  },
+};
+
+export function sqlType(dialect: Dialect, type: ColumnType): string {
+  return SQL_TYPES[dialect][type];
+}
+
+export function columnNames(table: TableName): string[] {
+  return TABLES[table].columns.map((c) => c.name);
+}
+
+/** `CREATE TABLE IF NOT EXISTS` for one table in one dialect. */
+export function createTableSql(dialect: Dialect, table: TableName): string {
+  const def = TABLES[table];
+  const lines = def.columns.map(
+    (c) => `  ${c.name.padEnd(16)}${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`,
+  );
+  if (def.key.length) lines.push(`  PRIMARY KEY (${def.key.join(', ')})`);
+  let sql = `CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`;
+  if (dialect === 'redshift') {
+    const { distStyle, distKey, sortKey } = def.redshift;
+    sql += `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.join(', ')})`;
+  }
+  return `${sql};`;
+}
+
+export function schemaSql(dialect: Dialect): string {
+  return (Object.keys(TABLES) as TableName[]).map((t) => createTableSql(dialect, t)).join('\n\n') + '\n';
+}

@@ -1,0 +1,89 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { Lake } from '../lake';
+import { STAGED_TABLES, TABLES, sqlType, type Column, type TableName } from '../schema';
+
+/**
+ * Parquet as Redshift's COPY wants it: the DDL's column order, timestamps INT64 TIMESTAMP_MICROS adjusted to
+ * UTC (never nanoseconds), DECIMAL(18,2) read from exact decimal text, DATE, UTF-8 strings. DuckDB writes it:
+ * its decimals come from the text, so no double ever sits between the feed and the file.
+ */
+
+/** A COPY manifest: exactly this load's files, with the content length Redshift needs for Parquet. */
+export interface CopyManifest {
+  entries: { url: string; mandatory: true; meta: { content_length: number } }[];
+}
+
+export interface StageResult {
+  /** Lake key of each table's manifest. */
+  manifests: Record<string, string>;
+  files: number;
+  bytes: number;
+  rows: Record<string, number>;
+}
+
+const quote = (text: string): string => `'${text.replace(/'/g, "''")}'`;
+
+/** How one column is written: timestamps as TIMESTAMPTZ, which Parquet marks isAdjustedToUTC. */
+function parquetExpression(column: Column): string {
+  return column.type === 'timestamp' ? `CAST(${column.name} AS TIMESTAMPTZ) AS ${column.name}` : column.name;
+}
+
+export function parquetSelect(table: TableName, jsonFiles: string[]): string {
+  const columns = TABLES[table].columns;
+  const select = columns.map(parquetExpression).join(', ');
+  if (jsonFiles.length === 0) {
+    return `SELECT ${columns.map((c) => `CAST(NULL AS ${sqlType('duckdb', c.type)}) AS ${c.name}`).join(', ')} LIMIT 0`;
+  }
+  const types = columns.map((c) => `${c.name}: ${quote(sqlType('duckdb', c.type))}`).join(', ');
+  return `SELECT ${select} FROM read_json([${jsonFiles.map(quote).join(', ')}], format = 'newline_delimited', columns = {${types}})`;
+}
+
+export const stagedPrefix = (loadId: string): string => `staged/${loadId}/`;
+
+/** Converts each table's JSONL parts into one Parquet file and writes its manifest. */
+export async function stageTables(
+  loadId: string,
+  tablesPrefix: string,
+  lake: Lake,
+  heartbeat: (table: string) => void,
+): Promise<StageResult> {
+  const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-stage-'));
+  const db = await DuckDBInstance.create(':memory:', { memory_limit: '1GB', temp_directory: work });
+  const connection = await db.connect();
+  const result: StageResult = { manifests: {}, files: 0, bytes: 0, rows: {} };
+  try {
+    for (const table of STAGED_TABLES) {
+      heartbeat(table);
+      const parts = await lake.list(`${tablesPrefix}${table}/`);
+      const local: string[] = [];
+      for (const part of parts) {
+        const file = path.join(work, `${table}-${path.basename(part.key)}`);
+        await lake.getFile(part.key, file);
+        local.push(file);
+      }
+      const parquet = path.join(work, `${table}.parquet`);
+      const copied = await connection.runAndReadAll(
+        `COPY (${parquetSelect(table, local)}) TO ${quote(parquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+      );
+      result.rows[table] = Number(copied.getRows()[0]?.[0] ?? 0);
+      const key = `${stagedPrefix(loadId)}${table}/part-000001.parquet`;
+      await lake.putFile(key, parquet);
+      const size = (await stat(parquet)).size;
+      const manifest: CopyManifest = { entries: [{ url: lake.uri(key), mandatory: true, meta: { content_length: size } }] };
+      const manifestKey = `${stagedPrefix(loadId)}${table}.manifest`;
+      await lake.put(manifestKey, JSON.stringify(manifest, null, 2));
+      result.manifests[table] = manifestKey;
+      result.files += 1;
+      result.bytes += size;
+      for (const file of local) await rm(file, { force: true });
+    }
+  } finally {
+    connection.closeSync();
+    db.closeSync();
+    await rm(work, { recursive: true, force: true });
+  }
+  return result;
+}

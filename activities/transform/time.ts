@@ -1,0 +1,70 @@
+/**
+ * Strict ISO 8601 date-times, independent of the machine's time zone. `Date.parse` is not used: it accepts
+ * impossible dates (February 30 becomes March 2) and reads a string without an offset as local time.
+ */
+
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const MICROS_PER_DAY = 86_400_000_000;
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  return [31, isLeapYear(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+}
+
+function isValidDate(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
+}
+
+/**
+ * Parses `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±hh:mm]` (no offset means UTC) to microseconds since the epoch,
+ * or returns null when it is not such a string or names an impossible instant. Digits past microseconds are
+ * truncated: the warehouse keeps microseconds.
+ */
+export function parseIsoDateTime(text: string): number | null {
+  const m = ISO_DATE_TIME.exec(text);
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (!isValidDate(year, month, day) || hour > 23 || minute > 59 || second > 59) return null;
+  let offsetMinutes = 0;
+  const zone = m[8];
+  if (zone && zone !== 'Z') {
+    const oh = Number(zone.slice(1, 3));
+    const om = Number(zone.slice(4, 6));
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'));
+  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
+  return epochMs * 1000 + micros;
+}
+
+/** Parses a calendar date `YYYY-MM-DD` (or a full date-time) to microseconds, or null. */
+export function parseIsoDateOrDateTime(text: string): number | null {
+  const m = ISO_DATE.exec(text);
+  if (!m) return parseIsoDateTime(text);
+  const [year, month, day] = m.slice(1, 4).map(Number);
+  return isValidDate(year, month, day) ? Date.UTC(year, month - 1, day) * 1000 : null;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC: the form DuckDB and Redshift read as TIMESTAMP. */
+export function formatTimestamp(micros: number): string {
+  const ms = Math.floor(micros / 1000);
+  const iso = new Date(ms).toISOString(); // always UTC
+  const fraction = String(micros - ms * 1000).padStart(3, '0');
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${fraction}`;
+}
+
+/** The UTC calendar date of an instant, `YYYY-MM-DD`. */
+export function formatDate(micros: number): string {
+  return new Date(Math.floor(micros / MICROS_PER_DAY) * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** RFC 3339 in UTC with the fraction only when there is one: what the watermark and the API's `since` use. */
+export function formatIso(micros: number): string {
+  const text = formatTimestamp(micros).replace(' ', 'T').replace(/\.?0+$/, '');
+  return `${text}Z`;
+}

@@ -1,0 +1,220 @@
+import * as aq from 'arquero';
+import type { Lake } from '../lake';
+import { columnNames, type TableName } from '../schema';
+import { formatCents } from './money';
+import type { ProductRow, UserRow } from './reference';
+import {
+  checkItem,
+  checkRecord,
+  currencyOf,
+  isNewerVersion,
+  itemsOf,
+  promoOf,
+  sourceOf,
+  totalAmountOf,
+  type RejectReason,
+  type ValidRecord,
+  type Version,
+} from './rules';
+import { formatDate, formatIso, formatTimestamp } from './time';
+
+export interface TransformInput {
+  loadId: string;
+  rawPrefix: string;
+  /** Pages the extract wrote (a retried extract may have left others beyond it). */
+  pages: number;
+  /** When this load's rejections are stamped: the load's start, so a retry writes the same rows. */
+  rejectedAt: string;
+  /** Rows a table part holds before it is written: bounds the memory of the transform. */
+  chunkRows: number;
+}
+
+export interface TransformCounts {
+  extracted: number;
+  duplicates: number;
+  rejectedOrders: number;
+  rejectedItems: number;
+  /** Winning versions of this load (loaded, or kept out by a newer stored version). */
+  orders: number;
+  lines: number;
+  rejectedByReason: Partial<Record<RejectReason, number>>;
+}
+
+export interface TransformResult {
+  /** Lake prefix of the tables: `<table>/part-NNNNNN.jsonl`, columns in the schema's order. */
+  tablesPrefix: string;
+  counts: TransformCounts;
+  /** Max created_at of the accepted records (RFC 3339), or null when there were none. */
+  watermark: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
+
+/** Reads the raw pages in stream order, one page in memory at a time. */
+async function* rawRecords(lake: Lake, input: TransformInput): AsyncGenerator<{ position: number; text: string; page: number }> {
+  let position = 0;
+  for (let page = 1; page <= input.pages; page++) {
+    const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
+    for (const text of (await lake.get(key)).toString('utf8').split('\n')) {
+      if (text !== '') yield { position: position++, text, page };
+    }
+  }
+}
+
+/** Buffers the rows of each table and writes them as numbered JSONL parts, shaped by arquero. */
+class TableWriter {
+  private readonly parts = new Map<TableName, number>();
+  private buffered = 0;
+  private rows: Record<'orders' | 'lines' | 'rejections', Row[]> = { orders: [], lines: [], rejections: [] };
+
+  constructor(private readonly lake: Lake, private readonly prefix: string, private readonly chunkRows: number) {}
+
+  add(kind: 'orders' | 'lines' | 'rejections', row: Row): void {
+    this.rows[kind].push(row);
+    this.buffered++;
+  }
+
+  /** Called between records only, so an order and its lines always land in the same part. */
+  async flushWhenFull(): Promise<void> {
+    if (this.buffered >= this.chunkRows) await this.flush();
+  }
+
+  /** Writes a table's rows as one part, columns in schema order. */
+  async write(table: TableName, data: aq.ColumnTable): Promise<void> {
+    if (data.numRows() === 0) return;
+    const part = (this.parts.get(table) ?? 0) + 1;
+    this.parts.set(table, part);
+    const body = (data.select(columnNames(table)).objects() as Row[]).map((r) => JSON.stringify(r)).join('\n') + '\n';
+    await this.lake.put(`${this.prefix}${table}/part-${String(part).padStart(6, '0')}.jsonl`, body);
+  }
+
+  async flush(): Promise<void> {
+    const lines = aq.from(this.rows.lines, columnNames('fact_sales'));
+    // item_count is the number of fact rows of the order; every order's items sit in the same chunk as the order.
+    const itemCounts = lines.groupby('order_id').count({ as: 'item_count' });
+    const orders = aq
+      .from(this.rows.orders, columnNames('dim_order').filter((c) => c !== 'item_count'))
+      .join_left(itemCounts, 'order_id')
+      .derive({ item_count: (d: Row) => (d.item_count == null ? 0 : d.item_count) });
+    await this.write('dim_order', orders);
+    await this.write('fact_sales', lines);
+    await this.write('rejected_records', aq.from(this.rows.rejections, columnNames('rejected_records')));
+    this.rows = { orders: [], lines: [], rejections: [] };
+    this.buffered = 0;
+  }
+}
+
+/**
+ * The transform of contract §4, in two streaming passes over the raw pages: the first finds each order's
+ * winning version (a small key index), the second emits the winners' rows and the rejections in chunks.
+ */
+export async function transformOrders(
+  input: TransformInput,
+  lake: Lake,
+  reference: { users: UserRow[]; products: ProductRow[] },
+  heartbeat: (detail: { pass: number; page: number }) => void,
+): Promise<TransformResult> {
+  const counts: TransformCounts = { extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0, rejectedByReason: {} };
+  const winners = new Map<string, Version>();
+  let watermark: number | null = null;
+  let page = 0;
+
+  for await (const raw of rawRecords(lake, input)) {
+    if (raw.page !== page) heartbeat({ pass: 1, page: (page = raw.page) });
+    const check = checkRecord(JSON.parse(raw.text));
+    if (!check.ok) continue;
+    const { orderId, createdAt } = check.value;
+    const current = winners.get(orderId);
+    const candidate = { createdAt, position: raw.position };
+    if (!current || isNewerVersion(candidate, current)) winners.set(orderId, candidate);
+    if (watermark === null || createdAt > watermark) watermark = createdAt;
+  }
+
+  const prefix = tablesPrefix(input.loadId);
+  const writer = new TableWriter(lake, prefix, input.chunkRows);
+  const usedUsers = new Set<string>();
+  const usedSkus = new Set<string>();
+  const reject = (reason: RejectReason, orderId: string | null, lineNumber: number | null, record: string) => {
+    counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
+    writer.add('rejections', { load_id: input.loadId, order_id: orderId, line_number: lineNumber, reason, record, rejected_at: input.rejectedAt });
+  };
+
+  page = 0;
+  for await (const raw of rawRecords(lake, input)) {
+    if (raw.page !== page) heartbeat({ pass: 2, page: (page = raw.page) });
+    counts.extracted++;
+    const check = checkRecord(JSON.parse(raw.text));
+    if (!check.ok) {
+      counts.rejectedOrders++;
+      reject(check.reason, check.orderId, null, raw.text);
+    } else if (winners.get(check.value.orderId)!.position !== raw.position) {
+      counts.duplicates++;
+    } else {
+      counts.orders++;
+      usedUsers.add(check.value.userId);
+      emitOrder(check.value, writer, reject, (sku) => usedSkus.add(sku), counts);
+    }
+    await writer.flushWhenFull();
+  }
+  await writer.flush();
+
+  const inferred = (used: Set<string>, key: string, known: aq.ColumnTable) =>
+    aq.from([...used].sort().map((id) => ({ [key]: id })), [key]).antijoin(known, key);
+  const users = aq.from(reference.users, columnNames('dim_user'));
+  await writer.write('dim_user', users.concat(inferred(usedUsers, 'user_id', users).derive({ email: () => null, country: () => null, created_at: () => null, is_inferred: () => true })));
+  const products = aq.from(reference.products, columnNames('dim_product'));
+  await writer.write('dim_product', products.concat(inferred(usedSkus, 'sku', products).derive({ name: () => null, category: () => null, price: () => null, is_inferred: () => true })));
+
+  counts.rejectedItems = counts.rejectedByReason.invalid_item ?? 0;
+  return { tablesPrefix: prefix, counts, watermark: watermark === null ? null : formatIso(watermark) };
+}
+
+function emitOrder(
+  order: ValidRecord,
+  writer: TableWriter,
+  reject: (reason: RejectReason, orderId: string, lineNumber: number | null, record: string) => void,
+  useSku: (sku: string) => void,
+  counts: TransformCounts,
+): void {
+  const { orderId, userId, createdAt, record } = order;
+  const createdAtText = formatTimestamp(createdAt);
+  const orderDate = formatDate(createdAt);
+  const currency = currencyOf(record);
+  const total = totalAmountOf(record);
+  writer.add('orders', {
+    order_id: orderId,
+    user_id: userId,
+    created_at: createdAtText,
+    order_date: orderDate,
+    total_amount: total === null ? null : formatCents(total),
+    currency,
+    source: sourceOf(record),
+    promo: promoOf(record),
+  });
+  const { items, malformed } = itemsOf(record);
+  if (malformed) reject('invalid_item', orderId, null, JSON.stringify(record.items));
+  for (const [index, item] of items.entries()) {
+    const check = checkItem(item, index + 1);
+    if (!check.ok) {
+      reject('invalid_item', orderId, check.lineNumber, JSON.stringify(item) ?? 'null');
+      continue;
+    }
+    const { lineNumber, sku, quantity, unitPrice, lineAmount } = check.value;
+    useSku(sku);
+    counts.lines++;
+    writer.add('lines', {
+      order_id: orderId,
+      line_number: lineNumber,
+      user_id: userId,
+      sku,
+      created_at: createdAtText,
+      order_date: orderDate,
+      quantity,
+      unit_price: unitPrice === null ? null : formatCents(unitPrice),
+      line_amount: lineAmount === null ? null : formatCents(lineAmount),
+      currency,
+    });
+  }
+}

@@ -1,0 +1,46 @@
+import type { Lake } from '../lake';
+
+/** What a load records about itself in etl_loads, besides the counts the merge itself measures. */
+export interface LoadBookkeeping {
+  loadId: string;
+  pipelineId: string;
+  source: string;
+  startedAt: string;
+  sinceTs: string | null;
+  untilTs: string | null;
+  watermark: string | null;
+  extracted: number;
+  duplicates: number;
+  rejectedOrders: number;
+  rejectedItems: number;
+  /** Winning versions the transform produced: staging must hold exactly these. */
+  orders: number;
+  lines: number;
+}
+
+export interface LoadRequest {
+  bookkeeping: LoadBookkeeping;
+  lake: Lake;
+  /** Lake key of each staged table's COPY manifest. */
+  manifests: Record<string, string>;
+}
+
+export interface LoadOutcome {
+  /** Orders whose version of this load is now the stored one. */
+  ordersLoaded: number;
+  /** Orders whose stored version is newer, so this load's version was not applied. */
+  ordersKept: number;
+  linesLoaded: number;
+}
+
+export type Row = Record<string, unknown>;
+
+/** A warehouse: DuckDB locally, Redshift in production. Both load the same staged Parquet with the same merge. */
+export interface Warehouse {
+  /** Identifies the target for people and for the pipeline's identity, e.g. `duckdb:/abs/path.duckdb`. */
+  readonly name: string;
+  /** Loads one staged load in one transaction: all of it or nothing. */
+  load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome>;
+  /** Runs a read-only query (reports, status). */
+  query(sql: string): Promise<Row[]>;
+}
