@@ -1,0 +1,411 @@
+import { createHash } from 'node:crypto';
+import {
+  BatchExecuteStatementCommand,
+  DescribeStatementCommand,
+  ExecuteStatementCommand,
+  GetStatementResultCommand,
+  RedshiftDataClient,
+  type DescribeStatementResponse,
+  type Field,
+  type GetStatementResultResponse,
+} from '@aws-sdk/client-redshift-data';
+import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../errors';
+import { STAGED_TABLES, TABLES, columnNames, schemaSql, type TableName } from '../schema';
+import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
+import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
+
+/**
+ * Amazon Redshift through the Redshift Data API: no driver, no connection pool, no network path to the cluster;
+ * statements are submitted over HTTPS and polled. Credentials come from the standard AWS chain (env, profile,
+ * role); the database user comes from `dbUser` (temporary credentials), `secretArn` (Secrets Manager) or, on
+ * Serverless, from the IAM identity.
+ *
+ * A load is ONE `BatchExecuteStatement`: the Data API runs its statements serially in one session and one
+ * transaction, so the temp staging tables live exactly as long as the load and a failure rolls everything back.
+ */
+
+/** Where and how to reach Redshift. Exactly one of a provisioned cluster or a Serverless workgroup. */
+export interface RedshiftTarget {
+  /** The database to load into (`Database` of every Data API call). */
+  database: string;
+  /** Provisioned cluster identifier. Needs exactly one of `dbUser` or `secretArn`; excludes `workgroupName`. */
+  clusterIdentifier?: string;
+  /** Provisioned only: database user for temporary credentials (`redshift:GetClusterCredentials`). */
+  dbUser?: string;
+  /** Secrets Manager secret (name or ARN) holding `username`/`password`: provisioned, or optionally Serverless. */
+  secretArn?: string;
+  /** Redshift Serverless workgroup name or ARN. Excludes `clusterIdentifier` and `dbUser`. */
+  workgroupName?: string;
+  /**
+   * IAM role COPY assumes to read the staged Parquet from S3: a role ARN (or a comma-separated chain of ARNs), or
+   * `default` for the role set as the cluster's default.
+   */
+  iamRole: string;
+  /** AWS region of the Data API endpoint; unset: the SDK's chain (AWS_REGION, profile). */
+  region?: string;
+  /** First poll interval of DescribeStatement, in ms; each poll doubles it. Default 500. */
+  pollIntervalMs?: number;
+  /** Longest poll interval, in ms. Keep it well below the load activity's heartbeat timeout. Default 10 000. */
+  maxPollIntervalMs?: number;
+  /** Run `ensureSchema()` (once per process and target) before the first load. Default true. */
+  ensureSchemaOnLoad?: boolean;
+  /** Tests: an injected client (e.g. one mocked with aws-sdk-client-mock). */
+  client?: RedshiftDataClient;
+  /** Tests: how to wait between polls. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The Data API's limit on statements in one BatchExecuteStatement. */
+export const MAX_BATCH_STATEMENTS = 40;
+
+/** Data API errors that mean "too much at once": retryable, with backoff. */
+const THROTTLING_ERRORS = new Set([
+  'ThrottlingException',
+  'ActiveStatementsExceededException',
+  'ActiveSessionsExceededException',
+  'ActiveWaitingRequestsExceededException',
+]);
+
+const COPY_ERRORS_HINT = 'see SYS_LOAD_ERROR_DETAIL / STL_LOAD_ERRORS for COPY errors';
+
+/** What is wrong with a target, one line per problem, naming each value as the caller knows it. */
+function targetProblems(t: Partial<RedshiftTarget>, label: (field: keyof RedshiftTarget) => string): string[] {
+  const problems: string[] = [];
+  if (!t.database) problems.push(`${label('database')} is required: the Redshift database to load into`);
+  if (t.clusterIdentifier && t.workgroupName) {
+    problems.push(`${label('clusterIdentifier')} and ${label('workgroupName')} conflict: set a provisioned cluster or a Serverless workgroup, not both`);
+  } else if (!t.clusterIdentifier && !t.workgroupName) {
+    problems.push(`${label('clusterIdentifier')} (provisioned) or ${label('workgroupName')} (Serverless) is required`);
+  } else if (t.clusterIdentifier) {
+    if (t.dbUser && t.secretArn) problems.push(`${label('dbUser')} and ${label('secretArn')} conflict: a cluster authenticates with one of them`);
+    if (!t.dbUser && !t.secretArn) problems.push(`${label('clusterIdentifier')} needs ${label('dbUser')} (temporary credentials) or ${label('secretArn')} (Secrets Manager)`);
+  } else if (t.dbUser) {
+    problems.push(`${label('dbUser')} applies to provisioned clusters only: Serverless takes the user from the IAM identity or ${label('secretArn')}`);
+  }
+  if (!t.iamRole) problems.push(`${label('iamRole')} is required: the IAM role ARN COPY uses to read the staged Parquet from S3`);
+  else if (t.iamRole !== 'default' && !t.iamRole.split(',').every((arn) => arn.trim().startsWith('arn:'))) {
+    problems.push(`${label('iamRole')} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>) or "default", got "${t.iamRole}"`);
+  }
+  return problems;
+}
+
+const ENV_NAMES: Partial<Record<keyof RedshiftTarget, string>> = {
+  database: 'REDSHIFT_DATABASE',
+  clusterIdentifier: 'REDSHIFT_CLUSTER_ID',
+  dbUser: 'REDSHIFT_DB_USER',
+  secretArn: 'REDSHIFT_SECRET_ARN',
+  workgroupName: 'REDSHIFT_WORKGROUP',
+  iamRole: 'REDSHIFT_IAM_ROLE',
+  region: 'AWS_REGION',
+};
+
+/**
+ * The target of `--warehouse redshift`, from REDSHIFT_DATABASE, REDSHIFT_CLUSTER_ID + (REDSHIFT_DB_USER or
+ * REDSHIFT_SECRET_ARN) or REDSHIFT_WORKGROUP (+ optional REDSHIFT_SECRET_ARN), REDSHIFT_IAM_ROLE and AWS_REGION.
+ * Throws InvalidInputError with one line per missing or conflicting variable.
+ */
+export function redshiftTargetFromEnv(env: NodeJS.ProcessEnv = process.env): RedshiftTarget {
+  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const target: Partial<RedshiftTarget> = {
+    database: value('REDSHIFT_DATABASE'),
+    clusterIdentifier: value('REDSHIFT_CLUSTER_ID'),
+    dbUser: value('REDSHIFT_DB_USER'),
+    secretArn: value('REDSHIFT_SECRET_ARN'),
+    workgroupName: value('REDSHIFT_WORKGROUP'),
+    iamRole: value('REDSHIFT_IAM_ROLE'),
+    region: value('AWS_REGION'),
+  };
+  const problems = targetProblems(target, (field) => ENV_NAMES[field] ?? field);
+  if (problems.length) throw new InvalidInputError(`--warehouse redshift is not configured:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  for (const key of Object.keys(target) as (keyof RedshiftTarget)[]) if (target[key] === undefined) delete target[key];
+  return target as RedshiftTarget;
+}
+
+/** The Redshift DDL (sql/redshift/schema.sql) as separate statements, for one BatchExecuteStatement. */
+export function schemaStatements(): string[] {
+  return schemaSql('redshift')
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/**
+ * The ClientToken of a load: derived from the target and the load id only, so every submission of the same load
+ * (an activity retry after a crash, a throttled submission) is the same request to the Data API, which returns the
+ * statement it already has instead of running the load twice. A hash keeps it within the 64-character limit.
+ */
+export function loadClientToken(targetName: string, loadId: string): string {
+  return `orders-etl-${createHash('sha256').update(`${targetName}\n${loadId}`).digest('hex').slice(0, 48)}`;
+}
+
+/** A Data API value as plain JS; DECIMAL, DATE and TIMESTAMP arrive as strings, as DuckDB's `query` returns them. */
+function plainField(field: Field): unknown {
+  if (field.isNull) return null;
+  if (field.booleanValue !== undefined) return field.booleanValue;
+  if (field.longValue !== undefined) return field.longValue;
+  if (field.doubleValue !== undefined) return field.doubleValue;
+  if (field.stringValue !== undefined) return field.stringValue;
+  if (field.blobValue !== undefined) return Buffer.from(field.blobValue);
+  return null;
+}
+
+const errorName = (err: unknown): string => (err as { name?: string } | null)?.name ?? '';
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+const abbreviate = (sql: string, max = 160): string => {
+  const line = sql.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+};
+
+/** Processes that already created the schema of a target (keyed by `name`): the DDL runs once per worker. */
+const ensuredSchemas = new Map<string, Promise<void>>();
+
+export class RedshiftWarehouse implements Warehouse {
+  readonly name: string;
+  private readonly client: RedshiftDataClient;
+  private readonly pollIntervalMs: number;
+  private readonly maxPollIntervalMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly target: RedshiftTarget) {
+    const problems = targetProblems(target, (field) => field);
+    if (problems.length) throw new InvalidInputError(`invalid Redshift target:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = `redshift:${target.clusterIdentifier ?? target.workgroupName}/${target.database}`;
+    this.client = target.client ?? new RedshiftDataClient(target.region ? { region: target.region } : {});
+    this.pollIntervalMs = Math.max(1, target.pollIntervalMs ?? 500);
+    this.maxPollIntervalMs = Math.max(this.pollIntervalMs, target.maxPollIntervalMs ?? 10_000);
+    this.sleep = target.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** The connection parameters every Data API call carries. */
+  private get connection() {
+    const t = this.target;
+    return {
+      Database: t.database,
+      ...(t.clusterIdentifier ? { ClusterIdentifier: t.clusterIdentifier } : { WorkgroupName: t.workgroupName }),
+      ...(t.dbUser ? { DbUser: t.dbUser } : {}),
+      ...(t.secretArn ? { SecretArn: t.secretArn } : {}),
+    };
+  }
+
+  private get iamRoleClause(): string {
+    return this.target.iamRole === 'default' ? 'IAM_ROLE default' : `IAM_ROLE ${sqlLiteral(this.target.iamRole)}`;
+  }
+
+  /**
+   * The statements of one load, in order; the Data API runs them as one transaction. Deterministic for a request
+   * (no clock in the text), so a resubmission under the same ClientToken is the same request.
+   *
+   * 1. `CREATE TEMP TABLE stg_<t> (LIKE <t>)`: same columns, types, NOT NULLs and dist/sort keys as the target, so
+   *    the merge's joins stay co-located; temp tables vanish with the batch's session.
+   * 2. `COPY stg_<t> FROM '<manifest>' … FORMAT AS PARQUET MANIFEST`: the manifest lists exactly this load's files
+   *    (with the `content_length` Parquet COPY needs); Parquet columns are matched by position, in DDL order.
+   * 3. De-duplication guard per keyed table (see `dedupeStatements`).
+   * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock.
+   * 5. The reconciliation guard (see `reconciliationGuard`).
+   * 6. The outcome: `SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = …`.
+   *
+   * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
+   * per process before the first load. The Data API caps a batch at 40 statements and a load already takes 38 of them;
+   * the DDL is idempotent and needs no atomicity with the data, and keeping catalog changes out of the load's
+   * transaction keeps that transaction to data alone.
+   */
+  loadStatements(request: LoadRequest): string[] {
+    const b = request.bookkeeping;
+    const statements: string[] = [];
+    for (const table of STAGED_TABLES) statements.push(`CREATE TEMP TABLE ${stagingTable(table)} (LIKE ${table})`);
+    for (const table of STAGED_TABLES) {
+      statements.push(`COPY ${stagingTable(table)} FROM ${sqlLiteral(this.manifestUri(request, table))} ${this.iamRoleClause} FORMAT AS PARQUET MANIFEST`);
+    }
+    for (const table of STAGED_TABLES) statements.push(...dedupeStatements(table));
+    // merge-sql stamps finished_at with a literal; a placeholder (startedAt) keeps the text deterministic, and the
+    // database clock then stamps the real end, in the same transaction so the placeholder is never visible.
+    statements.push(...mergeStatements(b, b.startedAt));
+    statements.push(`UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = ${sqlLiteral(b.loadId)}`);
+    statements.push(reconciliationGuard(b));
+    statements.push(`SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = ${sqlLiteral(b.loadId)}`);
+    if (statements.length > MAX_BATCH_STATEMENTS) {
+      throw new Error(`a Redshift load needs ${statements.length} statements, more than the Data API's ${MAX_BATCH_STATEMENTS} per batch`);
+    }
+    return statements;
+  }
+
+  /**
+   * What a load would execute, without contacting Redshift (`run --warehouse redshift --dry-run`): the schema batch
+   * (`schemaStatements()`, its own transaction, when `ensureSchemaOnLoad`) followed by the load batch.
+   */
+  dryRun(request: LoadRequest): string[] {
+    return [...(this.target.ensureSchemaOnLoad === false ? [] : schemaStatements()), ...this.loadStatements(request)];
+  }
+
+  private manifestUri(request: LoadRequest, table: TableName): string {
+    const key = request.manifests[table];
+    if (!key) throw new InvalidInputError(`load ${request.bookkeeping.loadId} has no staged manifest for ${table}`);
+    const uri = request.lake.uri(key);
+    if (!uri.startsWith('s3://')) {
+      throw new InvalidInputError(`Redshift loads need an S3 lake (--lake s3://bucket/prefix): COPY cannot read ${uri}`);
+    }
+    return uri;
+  }
+
+  /** Creates the tables when they are missing (sql/redshift/schema.sql): one batch, idempotent. */
+  async ensureSchema(heartbeat: (step: string) => void = () => {}): Promise<void> {
+    const id = await this.submit(() => this.client.send(new BatchExecuteStatementCommand({ ...this.connection, Sqls: schemaStatements() })));
+    const described = await this.waitFor(id, heartbeat);
+    if (described.Status !== 'FINISHED') throw this.statementError('creating the schema', described);
+  }
+
+  private ensureSchemaOnce(heartbeat: (step: string) => void): Promise<void> {
+    let ensured = ensuredSchemas.get(this.name);
+    if (!ensured) {
+      ensured = this.ensureSchema(heartbeat);
+      ensuredSchemas.set(this.name, ensured);
+      ensured.catch(() => ensuredSchemas.delete(this.name));
+    }
+    return ensured;
+  }
+
+  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
+    const b = request.bookkeeping;
+    const sqls = this.loadStatements(request);
+    if (this.target.ensureSchemaOnLoad !== false) await this.ensureSchemaOnce(heartbeat);
+    const id = await this.submit(() =>
+      this.client.send(
+        new BatchExecuteStatementCommand({
+          ...this.connection,
+          Sqls: sqls,
+          ClientToken: loadClientToken(this.name, b.loadId),
+          StatementName: `orders-etl load ${b.loadId}`.slice(0, 500),
+        }),
+      ),
+    );
+    const described = await this.waitFor(id, heartbeat);
+    if (described.Status !== 'FINISHED') {
+      const guard = sqls.length - 1; // 1-based number of the reconciliation guard
+      const failed = described.SubStatements?.find((s) => s.Status === 'FAILED');
+      if (failed && subStatementNumber(failed.Id) === guard) {
+        throw new ReconciliationError(
+          `load ${b.loadId} does not reconcile (Redshift rejected the reconciliation guard: ${failed.Error ?? described.Error}); ` +
+            `expected staged orders = ${b.orders}, staged lines = ${b.lines}, staged rejections = ${b.rejectedOrders + b.rejectedItems}, ` +
+            `and extracted (${b.extracted}) = orders loaded + kept + duplicates (${b.duplicates}) + rejected orders (${b.rejectedOrders})`,
+        );
+      }
+      throw this.statementError(`load ${b.loadId}`, described, COPY_ERRORS_HINT);
+    }
+    const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${sqls.length}` })));
+    const row = result.Records?.[0];
+    if (!row || row.length < 3) throw new WarehouseLoadError(`Redshift load ${b.loadId} finished but etl_loads holds no row for it`);
+    const [ordersLoaded, ordersKept, linesLoaded] = row.map((f) => Number(plainField(f)));
+    return { ordersLoaded, ordersKept, linesLoaded };
+  }
+
+  /** A read-only query (reports, status): ExecuteStatement, poll, then every page of GetStatementResult. */
+  async query(sql: string): Promise<Row[]> {
+    const id = await this.submit(() => this.client.send(new ExecuteStatementCommand({ ...this.connection, Sql: sql })));
+    const described = await this.waitFor(id, () => {});
+    if (described.Status !== 'FINISHED') throw this.statementError(`query "${abbreviate(sql, 80)}"`, described);
+    if (!described.HasResultSet) return [];
+    const rows: Row[] = [];
+    let names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page: GetStatementResultResponse = await this.send(() =>
+        this.client.send(new GetStatementResultCommand({ Id: id, NextToken: nextToken })),
+      );
+      if (page.ColumnMetadata?.length) names = page.ColumnMetadata.map((c, i) => c.label ?? c.name ?? `column${i + 1}`);
+      for (const record of page.Records ?? []) rows.push(Object.fromEntries(record.map((f, i) => [names[i] ?? `column${i + 1}`, plainField(f)])));
+      nextToken = page.NextToken || undefined;
+    } while (nextToken);
+    return rows;
+  }
+
+  /** Submits a statement; a throttled or invalid submission becomes a typed error. */
+  private async submit(call: () => Promise<{ Id?: string }>): Promise<string> {
+    const submitted = await this.send(call, (err) =>
+      errorName(err) === 'ValidationException' ? new WarehouseLoadError(`Redshift rejected the request: ${errorMessage(err)}`) : undefined,
+    );
+    if (!submitted.Id) throw new WarehouseLoadError('Redshift Data API returned no statement id');
+    return submitted.Id;
+  }
+
+  /** One Data API call (the SDK already retries it a few times); throttling left over is retryable by Temporal. */
+  private async send<T>(call: () => Promise<T>, map?: (err: unknown) => Error | undefined): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (THROTTLING_ERRORS.has(errorName(err))) {
+        throw new WarehouseThrottledError(`Redshift Data API is throttling (${errorName(err)}): ${errorMessage(err)}`);
+      }
+      throw map?.(err) ?? err;
+    }
+  }
+
+  /** Polls DescribeStatement with exponential backoff until FINISHED, FAILED or ABORTED; heartbeats each status. */
+  private async waitFor(id: string, heartbeat: (step: string) => void): Promise<DescribeStatementResponse> {
+    let interval = this.pollIntervalMs;
+    for (;;) {
+      await this.sleep(interval);
+      const described = await this.send(() => this.client.send(new DescribeStatementCommand({ Id: id })));
+      const status = described.Status ?? 'UNKNOWN';
+      heartbeat(status);
+      if (status === 'FINISHED' || status === 'FAILED' || status === 'ABORTED') return described;
+      interval = Math.min(interval * 2, this.maxPollIntervalMs);
+    }
+  }
+
+  /** FAILED or ABORTED: Redshift's own error text, which statement failed, and (loads) where COPY details live. */
+  private statementError(what: string, described: DescribeStatementResponse, hint?: string): WarehouseLoadError {
+    const failed = described.SubStatements?.find((s) => s.Status === 'FAILED' || s.Status === 'ABORTED');
+    const where = failed
+      ? ` at statement ${subStatementNumber(failed.Id) ?? '?'}/${described.SubStatements?.length}${failed.QueryString ? ` (${abbreviate(failed.QueryString)})` : ''}`
+      : '';
+    if (described.Status === 'ABORTED') {
+      return new WarehouseLoadError(`Redshift ${what} was aborted${where}: the statement was cancelled or its session ended; nothing was committed`);
+    }
+    const error = described.Error ?? failed?.Error ?? 'no error text';
+    return new WarehouseLoadError(`Redshift ${what} failed${where}: ${error}${hint ? ` (${hint})` : ''}; nothing was committed`);
+  }
+}
+
+/** The 1-based position of a sub-statement, from its id `<batch id>:<n>`. */
+function subStatementNumber(id: string | undefined): number | undefined {
+  const m = /:(\d+)$/.exec(id ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Guard against a staged file listed twice (3 statements per keyed table). The transform already guarantees one
+ * row per key, and the manifest lists exactly this load's single file per table, so in a correct run `dup_<t>` is
+ * empty and nothing changes. Should a file ever be re-listed (a manifest rewritten by a retried stage, a manual
+ * re-COPY), every row would arrive twice; the merge's INSERTs would then double facts and break the primary keys
+ * Redshift does not enforce. Redshift has no row ids to delete "all but one" directly, so the guard keeps one row
+ * of each duplicated key aside, deletes every row of those keys, and puts the kept ones back.
+ * It cannot hide a transform bug: rows that differ under one key are collapsed too, and the reconciliation guard
+ * then finds fewer staged rows than the transform reported. rejected_records has no key (two identical rejected
+ * records are two rejections), so a doubled rejection file is caught by the reconciliation, not removed here.
+ */
+function dedupeStatements(table: TableName): string[] {
+  const key = TABLES[table].key;
+  if (key.length === 0) return [];
+  const stg = stagingTable(table);
+  const dup = `dup_${table}`;
+  const cols = columnNames(table).join(', ');
+  const partition = key.join(', ');
+  return [
+    `CREATE TEMP TABLE ${dup} AS SELECT ${cols} FROM (SELECT ${cols}, ROW_NUMBER() OVER (PARTITION BY ${partition} ORDER BY ${cols}) AS dup_rank, ` +
+      `COUNT(*) OVER (PARTITION BY ${partition}) AS dup_count FROM ${stg}) d WHERE dup_count > 1 AND dup_rank = 1`,
+    `DELETE FROM ${stg} USING ${dup} WHERE ${key.map((k) => `${stg}.${k} = ${dup}.${k}`).join(' AND ')}`,
+    `INSERT INTO ${stg} (${cols}) SELECT ${cols} FROM ${dup}`,
+  ];
+}
+
+/**
+ * Makes the transaction fail when the load does not reconcile. Redshift has no RAISE outside stored procedures, so
+ * the guard turns a problem into a runtime error: `problem` is NULL when everything adds up (the concatenation is
+ * then NULL and casts to NULL: the statement succeeds), and otherwise a non-numeric text whose cast to INTEGER
+ * fails ("Invalid digit…"), which fails the batch and rolls the whole load back. The `'reconciliation failed: '`
+ * prefix keeps the text non-numeric whatever the problem says. Redshift's cast error shows only the offending
+ * character, so `load()` recognises the guard by its position and reports the expected counts itself.
+ */
+function reconciliationGuard(b: LoadRequest['bookkeeping']): string {
+  return `SELECT CAST('reconciliation failed: ' || problem AS INTEGER) AS reconciliation_guard FROM (${reconciliationQuery(b)}) r`;
+}

@@ -1,0 +1,77 @@
+-- DuckDB DDL of the orders-etl star schema (the local warehouse).
+-- GENERATED from activities/schema.ts by schemaSql('duckdb'); tests/schema-sql.test.ts fails if this file drifts.
+-- Change the table definitions there, then regenerate: UPDATE_SCHEMA_SQL=1 npx jest tests/schema-sql.test.ts
+-- The loader creates missing tables itself (DuckDbWarehouse runs this DDL before every load).
+
+CREATE TABLE IF NOT EXISTS fact_sales (
+  order_id        VARCHAR NOT NULL,
+  line_number     INTEGER NOT NULL,
+  user_id         VARCHAR NOT NULL,
+  sku             VARCHAR NOT NULL,
+  created_at      TIMESTAMP NOT NULL,
+  order_date      DATE NOT NULL,
+  quantity        INTEGER NOT NULL,
+  unit_price      DECIMAL(18,2),
+  line_amount     DECIMAL(18,2),
+  currency        VARCHAR,
+  PRIMARY KEY (order_id, line_number)
+);
+
+CREATE TABLE IF NOT EXISTS dim_order (
+  order_id        VARCHAR NOT NULL,
+  user_id         VARCHAR NOT NULL,
+  created_at      TIMESTAMP NOT NULL,
+  order_date      DATE NOT NULL,
+  total_amount    DECIMAL(18,2),
+  currency        VARCHAR,
+  source          VARCHAR NOT NULL,
+  promo           VARCHAR,
+  item_count      INTEGER NOT NULL,
+  PRIMARY KEY (order_id)
+);
+
+CREATE TABLE IF NOT EXISTS dim_user (
+  user_id         VARCHAR NOT NULL,
+  email           VARCHAR,
+  country         VARCHAR,
+  created_at      TIMESTAMP,
+  is_inferred     BOOLEAN NOT NULL,
+  PRIMARY KEY (user_id)
+);
+
+CREATE TABLE IF NOT EXISTS dim_product (
+  sku             VARCHAR NOT NULL,
+  name            VARCHAR,
+  category        VARCHAR,
+  price           DECIMAL(18,2),
+  is_inferred     BOOLEAN NOT NULL,
+  PRIMARY KEY (sku)
+);
+
+CREATE TABLE IF NOT EXISTS rejected_records (
+  load_id         VARCHAR NOT NULL,
+  order_id        VARCHAR,
+  line_number     INTEGER,
+  reason          VARCHAR NOT NULL,
+  record          VARCHAR NOT NULL,
+  rejected_at     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS etl_loads (
+  load_id         VARCHAR NOT NULL,
+  pipeline_id     VARCHAR NOT NULL,
+  source          VARCHAR NOT NULL,
+  started_at      TIMESTAMP NOT NULL,
+  finished_at     TIMESTAMP NOT NULL,
+  since_ts        TIMESTAMP,
+  until_ts        TIMESTAMP,
+  watermark       TIMESTAMP,
+  extracted       BIGINT NOT NULL,
+  duplicates      BIGINT NOT NULL,
+  rejected_orders BIGINT NOT NULL,
+  rejected_items  BIGINT NOT NULL,
+  orders_loaded   BIGINT NOT NULL,
+  orders_kept     BIGINT NOT NULL,
+  lines_loaded    BIGINT NOT NULL,
+  PRIMARY KEY (load_id)
+);
