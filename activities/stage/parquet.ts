@@ -55,6 +55,8 @@ export async function stageTables(
   const connection = await db.connect();
   const result: StageResult = { manifests: {}, files: 0, bytes: 0, rows: {} };
   try {
+    // TIMESTAMP → TIMESTAMPTZ casts use the session time zone, which DuckDB takes from the machine: pin it to UTC.
+    await connection.run("SET TimeZone = 'UTC'");
     for (const table of STAGED_TABLES) {
       heartbeat(table);
       const parts = await lake.list(`${tablesPrefix}${table}/`);

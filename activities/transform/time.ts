@@ -15,6 +15,14 @@ function daysInMonth(year: number, month: number): number {
   return [31, isLeapYear(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
 }
 
+/** Milliseconds since the epoch of a UTC date-time. `Date.UTC` alone reads years 0–99 as 1900–1999. */
+function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, 0);
+  return date.getTime();
+}
+
 function isValidDate(year: number, month: number, day: number): boolean {
   return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
 }
@@ -38,7 +46,7 @@ export function parseIsoDateTime(text: string): number | null {
     offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'));
-  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
+  const epochMs = utcMillis(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
   return epochMs * 1000 + micros;
 }
 
@@ -47,7 +55,7 @@ export function parseIsoDateOrDateTime(text: string): number | null {
   const m = ISO_DATE.exec(text);
   if (!m) return parseIsoDateTime(text);
   const [year, month, day] = m.slice(1, 4).map(Number);
-  return isValidDate(year, month, day) ? Date.UTC(year, month - 1, day) * 1000 : null;
+  return isValidDate(year, month, day) ? utcMillis(year, month, day) * 1000 : null;
 }
 
 /** `YYYY-MM-DD HH:MM:SS.ffffff` in UTC: the form DuckDB and Redshift read as TIMESTAMP. */

@@ -33,6 +33,8 @@ export class DuckDbWarehouse implements Warehouse {
     const instance = await DuckDBInstance.create(this.file, readOnly ? { access_mode: 'READ_ONLY' } : {});
     const connection = await instance.connect();
     try {
+      // Staged TIMESTAMPTZ columns become TIMESTAMP through the session time zone: it must be UTC, not the machine's.
+      await connection.run("SET TimeZone = 'UTC'");
       return await work(connection);
     } finally {
       connection.closeSync();

@@ -1,4 +1,5 @@
 import { columnNames, type TableName } from '../schema';
+import { formatTimestamp, parseIsoDateTime } from '../transform/time';
 import type { LoadBookkeeping } from './warehouse';
 
 /**
@@ -14,7 +15,12 @@ export function sqlLiteral(value: string | number | null): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-const timestampLiteral = (value: string | null): string => (value === null ? 'NULL' : `CAST(${sqlLiteral(value)} AS TIMESTAMP)`);
+/** An ISO instant as a UTC TIMESTAMP literal: a cast of the text would drop its offset (`+05:00`), not apply it. */
+function timestampLiteral(value: string | null): string {
+  if (value === null) return 'NULL';
+  const micros = parseIsoDateTime(value);
+  return `CAST(${sqlLiteral(micros === null ? value : formatTimestamp(micros))} AS TIMESTAMP)`;
+}
 
 function insertFromStaging(table: TableName, where: string): string {
   const cols = columnNames(table).join(', ');
