@@ -11,6 +11,8 @@ export interface S3LakeOptions {
   /** A custom endpoint (MinIO, versitygw, LocalStack): path-style addressing and no default checksums. */
   endpoint?: string;
   region?: string;
+  /** Static credentials; without them the standard AWS chain (env, profile, SSO, instance role) applies. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /** A lake in an S3 bucket under a prefix. Credentials come from the standard AWS chain (env, profile, role). */
@@ -26,7 +28,7 @@ export class S3Lake implements Lake {
     this.bucket = m[1];
     this.prefix = m[2].replace(/\/+$/, '');
     this.location = `s3://${this.bucket}${this.prefix ? `/${this.prefix}` : ''}`;
-    const config: S3ClientConfig = { region: options.region ?? process.env.AWS_REGION ?? 'us-east-1' };
+    const config: S3ClientConfig = { region: options.region ?? 'us-east-1', credentials: options.credentials };
     if (options.endpoint) {
       // SDK >= 3.729 sends CRC checksums by default, which several S3-compatible servers reject.
       Object.assign(config, {

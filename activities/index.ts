@@ -1,0 +1,92 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { TransientSourceError } from './errors';
+import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
+import { openLake, readLocation } from './lake';
+import { stageTables, type StageResult } from './stage/parquet';
+import { parseProductsCsv, parseUsersCsv } from './transform/reference';
+import { transformOrders, type TransformInput, type TransformResult } from './transform/transform';
+import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
+import { metrics } from './metrics';
+import { sendAlert, type AlertInput } from './alert/alert';
+
+export interface ActivityDeps {
+  /** For the watermark look-up: the pipeline's earlier runs are in Temporal's visibility store. */
+  client: Client;
+  namespace: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Heartbeats carry progress; Temporal hands the last one back to a retry or to another worker. */
+function heartbeat(details?: unknown): void {
+  Context.current().heartbeat(details);
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const env = deps.env ?? process.env;
+
+  return {
+    /** The pipeline's watermark: the latest one recorded by its completed runs (search attribute `Watermark`). */
+    async lastWatermark(pipelineId: string): Promise<string | null> {
+      const query = `WorkflowType = 'ordersEtl' AND ExecutionStatus = 'Completed' AND PipelineId = '${pipelineId.replace(/'/g, "\\'")}'`;
+      let latest: Date | null = null;
+      let seen = 0;
+      for await (const execution of deps.client.workflow.list({ query, pageSize: 100 })) {
+        const watermark = execution.searchAttributes.Watermark?.[0];
+        if (watermark instanceof Date && (latest === null || watermark > latest)) latest = watermark;
+        if (++seen >= 100) break; // list is newest first; each run's watermark already includes its predecessors'
+      }
+      return latest === null ? null : latest.toISOString();
+    },
+
+    async extract(input: ExtractInput & { lake: string }): Promise<ExtractResult> {
+      const resumeFrom = Context.current().info.heartbeatDetails as ExtractProgress | undefined;
+      if (resumeFrom) Context.current().log.info('resuming extract from its last heartbeat', { ...resumeFrom });
+      try {
+        const result = await extractOrders(input, openLake(input.lake, env), (p) => heartbeat(p), resumeFrom);
+        metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
+        return result;
+      } catch (err) {
+        // Retry-After is honoured by asking Temporal for that delay instead of its next backoff step.
+        if (err instanceof TransientSourceError && err.retryAfterMs !== undefined) {
+          throw ApplicationFailure.create({ type: err.name, message: err.message, nextRetryDelay: err.retryAfterMs });
+        }
+        throw err;
+      }
+    },
+
+    async transform(input: TransformInput & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<TransformResult> {
+      const [users, products] = await Promise.all([
+        input.usersCsv ? readLocation(input.usersCsv, env).then((b) => parseUsersCsv(b.toString('utf8'))) : [],
+        input.productsCsv ? readLocation(input.productsCsv, env).then((b) => parseProductsCsv(b.toString('utf8'))) : [],
+      ]);
+      const result = await transformOrders(input, openLake(input.lake, env), { users, products }, (d) => heartbeat(d));
+      metrics.recordsRejected.inc(result.counts.rejectedOrders + result.counts.rejectedItems);
+      return result;
+    },
+
+    async stage(input: { loadId: string; tablesPrefix: string; lake: string }): Promise<StageResult> {
+      const result = await stageTables(input.loadId, input.tablesPrefix, openLake(input.lake, env), (t) => heartbeat(t));
+      metrics.bytesStaged.inc(result.bytes);
+      return result;
+    },
+
+    async load(input: { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> {
+      const warehouse = openWarehouse(input.warehouse, env);
+      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: openLake(input.lake, env) }, (s) => heartbeat(s));
+      metrics.recordsLoaded.inc(outcome.linesLoaded);
+      metrics.runs.inc({ status: 'loaded' });
+      return outcome;
+    },
+
+    /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
+    async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
+      metrics.runs.inc({ status: 'failed' });
+      const ui = env.TEMPORAL_UI_URL?.replace(/\/+$/, '');
+      const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
+      await sendAlert({ ...input, uiUrl }, env);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { WorkflowFailedError } from '@temporalio/client';
+import { readOrdersFile, startOrdersApi } from './activities/extract/orders-api-server';
+import { loadEnvConfig, type EnvConfig } from './client/config';
+import { startDevServer } from './client/dev-server';
+import { formatTable, progressLine } from './client/output';
+import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
+import { runReport } from './client/report';
+import { formatRunSummary, runAndWait } from './client/run';
+import { registerScheduleCommands } from './client/schedule';
+import { pipelineStatus } from './client/status';
+import { openTemporal } from './client/temporal';
+import { logger } from './activities/logger';
+
+/** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
+
+function pipelineOptions(command: Command, withWindow = true): Command {
+  command
+    .option('--source <url|file>', 'Orders API base URL, or a JSON/JSONL file of orders (default: the bundled sample_data)')
+    .option('--users <csv>', 'users reference file')
+    .option('--products <csv>', 'products reference file')
+    .option('--warehouse <spec>', 'duckdb:PATH or redshift (default: duckdb:./data/warehouse.duckdb)')
+    .option('--lake <dir|s3://bucket/prefix>', 'where raw, transformed and staged files go (default: ./data/lake)')
+    .option('--lookback <duration>', 'start incremental runs this long before the watermark, for late arrivals (e.g. 1h)')
+    .option('--page-size <n>', 'records per API page (1-1000, default 500)');
+  if (withWindow) {
+    command
+      .option('--since <iso>', 'extract records created at or after this instant (default: the pipeline watermark)')
+      .option('--until <iso>', 'extract records created before this instant');
+  }
+  return command;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('orders-etl')
+    .description('Orders API → Kimball star schema (DuckDB or Redshift), orchestrated by Temporal')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) });
+  program.exitOverride();
+  const config = (): EnvConfig => loadEnvConfig();
+
+  pipelineOptions(program.command('run').description('run the pipeline once through Temporal and wait for it'))
+    .option('--json', 'print one JSON object on stdout')
+    .option('--dry-run', 'print the statements a Redshift load would execute, then stop')
+    .action(async (flags: PipelineFlags & { json?: boolean; dryRun?: boolean }) => {
+      const cfg = config();
+      const input = pipelineInput(flags, cfg);
+      // The in-process worker's routine logs would bury the summary; LOG_LEVEL brings them back.
+      if (!process.env.LOG_LEVEL) logger.level = 'warn';
+      if (flags.dryRun) {
+        const { printDryRun } = await import('./client/dry-run');
+        return printDryRun(input);
+      }
+      const session = await openTemporal(cfg, { embeddedWorker: true });
+      try {
+        const result = await session.run(() => runAndWait(session, input));
+        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatRunSummary(result));
+      } finally {
+        await session.close();
+      }
+    });
+
+  program
+    .command('server')
+    .description('start the local Temporal dev server with its Web UI')
+    .option('--db <file>', 'SQLite file that keeps history', './data/temporal.db')
+    .option('--port <n>', 'frontend port', '7233')
+    .option('--ui-port <n>', 'Web UI port', '8233')
+    .action(async (flags: { db: string; port: string; uiPort: string }) => {
+      const server = await startDevServer({ dbFile: flags.db, port: Number(flags.port), uiPort: Number(flags.uiPort) });
+      progressLine(`Temporal dev server on ${server.address}; Web UI at ${server.uiUrl}; history in ${path.resolve(flags.db)}`);
+      progressLine('press Ctrl-C to stop');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.stop();
+    });
+
+  program
+    .command('tools')
+    .description('install (or find) the pinned Temporal CLI and S3 gateway into the cache, and print their paths')
+    .option('--s3', 'also the S3-compatible gateway the tests use (built with go install: a few minutes)')
+    .action(async (flags: { s3?: boolean }) => {
+      const { ensureS3Server, ensureTemporalCli } = await import('./client/tools');
+      process.stdout.write(`temporal   ${await ensureTemporalCli()}\n`);
+      if (flags.s3) process.stdout.write(`versitygw  ${await ensureS3Server()}\n`);
+    });
+
+  program
+    .command('worker')
+    .description('run a worker on the task queue against TEMPORAL_ADDRESS (default localhost:7233)')
+    .action(async () => {
+      const { runWorkerProcess } = await import('./client/worker-process');
+      await runWorkerProcess(config());
+    });
+
+  program
+    .command('api')
+    .description('serve a file of orders as the Orders API, with fault injection')
+    .requiredOption('--orders <file>', 'JSON array or JSONL file of orders')
+    .option('--port <n>', 'port', '8080')
+    .option('--fail-rate <r>', 'share of /orders requests that fail (0..1)', '0')
+    .option('--fail-status <code>', 'HTTP status of injected failures', '503')
+    .option('--latency-ms <n>', 'delay before every answer', '0')
+    .action(async (flags: { orders: string; port: string; failRate: string; failStatus: string; latencyMs: string }) => {
+      const failRate = Number(flags.failRate);
+      if (!(failRate >= 0 && failRate <= 1)) throw new UsageError(`--fail-rate must be between 0 and 1, got "${flags.failRate}"`);
+      const failStatus = Number(flags.failStatus);
+      if (!Number.isInteger(failStatus) || failStatus < 400 || failStatus > 599) throw new UsageError(`--fail-status must be an HTTP error status (400-599), got "${flags.failStatus}"`);
+      const server = await startOrdersApi({
+        orders: await readOrdersFile(path.resolve(flags.orders)),
+        port: Number(flags.port),
+        failRate,
+        failStatus,
+        latencyMs: Number(flags.latencyMs),
+      });
+      progressLine(`Orders API on ${server.url}/orders (health: ${server.url}/health)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await server.close();
+    });
+
+  registerScheduleCommands(pipelineOptions(program.command('schedule').description('manage the Temporal Schedule that runs the pipeline'), false), config);
+
+  program
+    .command('status')
+    .description("each pipeline's watermark and its last runs")
+    .option('--source <url|file>', 'only pipelines of this source')
+    .option('--warehouse <spec>', 'only pipelines into this warehouse')
+    .option('--limit <n>', 'runs to show', '10')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (flags: { source?: string; warehouse?: string; limit: string; json?: boolean }) => {
+      const status = await pipelineStatus(config(), flags);
+      process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : status.text);
+    });
+
+  program
+    .command('report')
+    .description('run the analytics queries of sql/queries/ and print their results')
+    .option('--warehouse <spec>', 'duckdb:PATH or redshift')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (flags: { warehouse?: string; json?: boolean }) => {
+      const results = await runReport(config(), flags.warehouse);
+      if (flags.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+      else for (const r of results) process.stdout.write(`\n${r.title}\n${formatTable(r.rows)}`);
+    });
+
+  await program.parseAsync(argv);
+}
+
+class UsageError extends Error {}
+
+/** One line for people: the cause of a failed run, not its wrapper. */
+function describe(err: unknown): string {
+  if (err instanceof WorkflowFailedError) {
+    let cause: Error | undefined = err.cause;
+    while (cause?.cause instanceof Error) cause = cause.cause;
+    return `the run failed: ${cause?.message ?? err.message}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+if (require.main === module) {
+  main(process.argv).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      const code = (err as { code?: string; exitCode?: number }).code;
+      if (typeof code === 'string' && code.startsWith('commander.')) process.exit((err as { exitCode: number }).exitCode);
+      process.stderr.write(`orders-etl: ${describe(err)}\n`);
+      if (process.env.ORDERS_ETL_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+export { main };

@@ -1,0 +1,34 @@
+import { openLake } from '../activities/lake';
+import { STAGED_TABLES } from '../activities/schema';
+import { stagedPrefix } from '../activities/stage/parquet';
+import { openWarehouse } from '../activities/warehouse';
+import { RedshiftWarehouse } from '../activities/warehouse/redshift-warehouse';
+import { InvalidInputError } from '../activities/errors';
+import type { PipelineInput } from '../workflows/types';
+
+/** `run --warehouse redshift --dry-run`: the statements one load would execute, with placeholder counts. */
+export function printDryRun(input: PipelineInput): void {
+  const warehouse = openWarehouse(input.warehouse);
+  if (!(warehouse instanceof RedshiftWarehouse)) throw new InvalidInputError('--dry-run shows Redshift statements: use it with --warehouse redshift');
+  const loadId = 'DRY-RUN';
+  const statements = warehouse.dryRun({
+    lake: openLake(input.lake),
+    manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, `${stagedPrefix(loadId)}${t}.manifest`])),
+    bookkeeping: {
+      loadId,
+      pipelineId: input.pipelineId,
+      source: input.source,
+      startedAt: new Date().toISOString(),
+      sinceTs: input.since ?? null,
+      untilTs: input.until ?? null,
+      watermark: null,
+      extracted: 0,
+      duplicates: 0,
+      rejectedOrders: 0,
+      rejectedItems: 0,
+      orders: 0,
+      lines: 0,
+    },
+  });
+  process.stdout.write(`${statements.map((s) => `${s.trim()};`).join('\n\n')}\n`);
+}

@@ -1,0 +1,28 @@
+/** What the CLI prints: progress on stderr, results on stdout as readable tables or one JSON object. */
+
+export function progressLine(message: string): void {
+  process.stderr.write(`orders-etl: ${message}\n`);
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'number') return Number.isInteger(value) ? value.toLocaleString('en-US') : String(value);
+  return String(value);
+}
+
+/** Rows as an aligned text table; numbers right-aligned. */
+export function formatTable(rows: Record<string, unknown>[], columns = rows.length ? Object.keys(rows[0]) : []): string {
+  if (columns.length === 0) return '(no rows)\n';
+  const cells = rows.map((row) => columns.map((c) => cell(row[c])));
+  const numeric = columns.map((c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number' || row[c] === null || /^-?\d+(\.\d+)?$/.test(String(row[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const line = (values: string[]) => values.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n') + '\n';
+}
+
+/** A record as a two-column table of label and value. */
+export function formatSummary(title: string, entries: [string, unknown][]): string {
+  const width = Math.max(...entries.map(([k]) => k.length));
+  return `${title}\n${entries.map(([k, v]) => `  ${k.padEnd(width)}  ${cell(v)}`).join('\n')}\n`;
+}

@@ -1,0 +1,90 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { DuckDbWarehouse } from '../activities/warehouse';
+import { parseIsoDateTime } from '../activities/transform/time';
+import type { PipelineInput, PipelineResult } from '../workflows/types';
+import { ROOT, startTestWorker, testClient, type RunningWorker } from './support/temporal';
+
+/**
+ * The workflow on a real Temporal dev server, end to end on the reference data of juju-take-home-a. The
+ * expected numbers come from tests/fixtures/independent-counts.py, an implementation of the rules in Python.
+ */
+const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'juju-take-home-a');
+const expected = JSON.parse(readFileSync(path.join(FIXTURE, 'expected.json'), 'utf8'));
+
+let client: Client;
+let closeClient: () => Promise<void>;
+let worker: RunningWorker;
+
+beforeAll(async () => {
+  ({ client, close: closeClient } = await testClient());
+  worker = await startTestWorker();
+});
+afterAll(async () => {
+  await worker.stop();
+  await closeClient();
+});
+
+function input(dir: string, overrides: Partial<PipelineInput> = {}): PipelineInput {
+  return {
+    pipelineId: `test-${path.basename(dir)}`,
+    source: path.join(FIXTURE, 'api_orders.json'),
+    usersCsv: path.join(FIXTURE, 'users.csv'),
+    productsCsv: path.join(FIXTURE, 'products.csv'),
+    warehouse: `duckdb:${path.join(dir, 'warehouse.duckdb')}`,
+    lake: path.join(dir, 'lake'),
+    pageSize: 100,
+    ...overrides,
+  };
+}
+
+async function run(args: PipelineInput, workflowId: string): Promise<PipelineResult> {
+  return client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [args] });
+}
+
+test('a run loads the reference data with the independently derived counts, through four activities', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
+  const result = await run(input(dir), `pipeline-test-${path.basename(dir)}`);
+  expect(result).toMatchObject({
+    extracted: expected.extracted,
+    duplicates: expected.duplicates,
+    rejected: expected.rejected_orders,
+    rejectedItems: expected.invalid_items,
+    ordersLoaded: expected.orders_loaded,
+    ordersKept: 0,
+    linesLoaded: expected.fact_lines,
+    since: null,
+    watermark: '2025-12-31T23:03:38Z',
+  });
+
+  const history = await client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
+  const activityTypes = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+  expect(activityTypes).toEqual(['lastWatermark', 'extract', 'transform', 'stage', 'load']);
+
+  const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
+  const [totals] = await warehouse.query(
+    `SELECT (SELECT COUNT(*) FROM fact_sales) AS lines, (SELECT SUM(line_amount)::VARCHAR FROM fact_sales) AS amount, (SELECT COUNT(*) FROM dim_order) AS orders`,
+  );
+  expect(totals).toEqual({ lines: expected.fact_lines, amount: (expected.line_amount_cents_sum / 100).toFixed(2), orders: expected.orders_loaded });
+});
+
+test('a second run continues from the watermark, re-reads only the tie at it, and changes nothing', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
+  const first = await run(input(dir), `pipeline-first-${path.basename(dir)}`);
+  const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
+  const dump = () => warehouse.query('SELECT * FROM fact_sales ORDER BY order_id, line_number');
+  const before = await dump();
+
+  const second = await run(input(dir), `pipeline-second-${path.basename(dir)}`);
+  // `since` is inclusive: the records created exactly at the watermark are extracted again, and nothing else.
+  const orders = JSON.parse(readFileSync(path.join(FIXTURE, 'api_orders.json'), 'utf8')) as { created_at?: string }[];
+  const atOrAfter = orders.filter((o) => typeof o.created_at === 'string' && parseIsoDateTime(o.created_at)! >= parseIsoDateTime(first.watermark!)!).length;
+  expect(second.since).toBe('2025-12-31T23:03:38.000Z');
+  expect(second.extracted).toBe(atOrAfter);
+  expect(second.watermark).toBe(first.watermark);
+  expect(await dump()).toEqual(before);
+  const loads = await warehouse.query('SELECT extracted FROM etl_loads ORDER BY started_at');
+  expect(loads).toEqual([{ extracted: 1000 }, { extracted: atOrAfter }]);
+});

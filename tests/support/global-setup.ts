@@ -1,0 +1,21 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startDevServer, startS3Server } from '../../client/dev-server';
+
+/**
+ * One real Temporal dev server and one real S3-compatible server for the whole run (each test file uses its
+ * own task queue and bucket). Installed and cached by the project's own scripts on a fresh machine.
+ */
+export default async function globalSetup(): Promise<void> {
+  process.env.LOG_LEVEL ??= 'warn'; // test workers inherit it: failures stay readable
+  const temporal = await startDevServer({ headless: true });
+  const s3 = await startS3Server({ dataDir: mkdtempSync(path.join(tmpdir(), 'orders-etl-s3-')) });
+  Object.assign(process.env, {
+    TEST_TEMPORAL_ADDRESS: temporal.address,
+    TEST_S3_ENDPOINT: s3.endpoint,
+    TEST_S3_ACCESS_KEY: s3.accessKey,
+    TEST_S3_SECRET_KEY: s3.secretKey,
+  });
+  (globalThis as { servers?: { stop(): Promise<void> }[] }).servers = [temporal, s3];
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createTemporalLogger, logger } from './activities/logger';
+
+export const DEFAULT_TASK_QUEUE = 'orders-etl';
+
+export interface WorkerOptions {
+  /** Temporal frontend, host:port. */
+  address: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** A prebuilt workflow bundle (see client/bundle-workflows.ts); default: the one next to this file, else bundle now. */
+  workflowBundlePath?: string;
+  /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
+  sdkMetricsAddress?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+let runtimeInstalled = false;
+
+/** The Runtime is process-wide and installed once: it routes the SDK's, workflows' and activities' logs into pino. */
+export function installRuntime(sdkMetricsAddress?: string): void {
+  if (runtimeInstalled) return;
+  Runtime.install({
+    logger: createTemporalLogger(logger),
+    telemetryOptions: sdkMetricsAddress ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : undefined,
+  });
+  runtimeInstalled = true;
+}
+
+/** Workflows: a bundle prebuilt by `npm run build` when there is one, else bundled from source now. */
+function workflowSource(bundle = path.join(__dirname, 'workflow-bundle.js')): { workflowBundle: { codePath: string } } | { workflowsPath: string } {
+  return existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('./workflows') };
+}
+
+export interface PipelineWorker {
+  worker: Worker;
+  /** Closes the worker's connections; call after the worker has stopped. */
+  close(): Promise<void>;
+}
+
+export async function createWorker(options: WorkerOptions): Promise<PipelineWorker> {
+  installRuntime(options.sdkMetricsAddress);
+  const namespace = options.namespace ?? 'default';
+  const connection = await NativeConnection.connect({ address: options.address });
+  const clientConnection = await Connection.connect({ address: options.address });
+  const client = new Client({ connection: clientConnection, namespace });
+  const worker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    ...workflowSource(options.workflowBundlePath),
+    activities: createActivities({ client, namespace, env: options.env }),
+    // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.
+    maxConcurrentActivityTaskExecutions: 4,
+  });
+  return {
+    worker,
+    close: async () => {
+      await clientConnection.close();
+      await connection.close();
+    },
+  };
+}

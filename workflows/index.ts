@@ -1,0 +1,1 @@
+export { ordersEtl, progressQuery } from './orders-etl';

@@ -1,0 +1,172 @@
+import {
+  ApplicationFailure,
+  defineQuery,
+  log,
+  proxyActivities,
+  type RetryPolicy,
+  setHandler,
+  TemporalFailure,
+  upsertSearchAttributes,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
+import { formatIso, parseIsoDateTime } from '../activities/transform/time';
+import type { PipelineInput, PipelineProgress, PipelineResult } from './types';
+
+/**
+ * One run of the pipeline: extract → transform → stage → load, exchanging lake keys only (payloads stay tiny).
+ * Deterministic orchestration: every effect is an activity. The watermark lives in Temporal: a schedule hands
+ * each run the previous result; otherwise it is read from the pipeline's completed runs.
+ */
+
+export const progressQuery = defineQuery<PipelineProgress>('progress');
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES };
+
+// Heartbeat timeouts are short so a crashed worker's activity moves to another worker within seconds.
+const { extract, transform, stage } = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '20s',
+  retry: { ...retry, maximumAttempts: 8 },
+});
+const { load } = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '60s',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+const { lastWatermark, alert } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+
+/** The later of two watermarks, compared as instants: their texts may differ in form (`…:00Z`, `…:00.000Z`, `…:00.5Z`). */
+function maxIso(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  const [x, y] = [parseIsoDateTime(a), parseIsoDateTime(b)];
+  if (x === null || y === null) return x === null ? b : a;
+  return formatIso(Math.max(x, y));
+}
+
+/** The load id: sortable by time and readable in the UI, unique per run. */
+function newLoadId(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${workflowInfo().runId.slice(0, 8)}`;
+}
+
+function minusSeconds(iso: string, seconds: number): string {
+  return new Date(Date.parse(iso) - seconds * 1000).toISOString();
+}
+
+export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
+  const startedAt = new Date().toISOString();
+  const loadId = newLoadId();
+  const previous = (workflowInfo().lastResult as PipelineResult | undefined)?.watermark ?? null;
+  const progress: PipelineProgress = { stage: 'starting', loadId, since: input.since ?? null };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes({ PipelineId: [input.pipelineId], LoadId: [loadId], PipelineStage: ['starting'] });
+  const enter = (stageName: PipelineProgress['stage']) => {
+    progress.stage = stageName;
+    upsertSearchAttributes({ PipelineStage: [stageName] });
+  };
+
+  try {
+    // An explicit --since is a backfill or a replay: it never moves the pipeline's watermark backwards.
+    const priorWatermark = previous ?? (await lastWatermark(input.pipelineId));
+    const since = input.since ?? (priorWatermark === null ? null : minusSeconds(priorWatermark, input.lookbackSeconds ?? 0));
+    progress.since = since;
+    log.info('extracting', { loadId, since, until: input.until ?? null });
+
+    enter('extract');
+    const extracted = await extract({
+      loadId,
+      lake: input.lake,
+      source: input.source,
+      since: since ?? undefined,
+      until: input.until,
+      pageSize: input.pageSize ?? 500,
+      requestTimeoutMs: 30_000,
+    });
+    Object.assign(progress, { pages: extracted.pages, extracted: extracted.records });
+
+    enter('transform');
+    const transformed = await transform({
+      loadId,
+      lake: input.lake,
+      rawPrefix: extracted.rawPrefix,
+      pages: extracted.pages,
+      rejectedAt: startedAt,
+      chunkRows: input.chunkRows ?? 50_000,
+      usersCsv: input.usersCsv,
+      productsCsv: input.productsCsv,
+    });
+    const counts = transformed.counts;
+    Object.assign(progress, { orders: counts.orders, lines: counts.lines });
+
+    enter('stage');
+    const staged = await stage({ loadId, lake: input.lake, tablesPrefix: transformed.tablesPrefix });
+
+    enter('load');
+    const outcome = await load({
+      lake: input.lake,
+      warehouse: input.warehouse,
+      manifests: staged.manifests,
+      bookkeeping: {
+        loadId,
+        pipelineId: input.pipelineId,
+        source: input.source,
+        startedAt,
+        sinceTs: since,
+        untilTs: input.until ?? null,
+        watermark: transformed.watermark,
+        extracted: counts.extracted,
+        duplicates: counts.duplicates,
+        rejectedOrders: counts.rejectedOrders,
+        rejectedItems: counts.rejectedItems,
+        orders: counts.orders,
+        lines: counts.lines,
+      },
+    });
+
+    const result: PipelineResult = {
+      loadId,
+      pipelineId: input.pipelineId,
+      since,
+      until: input.until ?? null,
+      extracted: counts.extracted,
+      duplicates: counts.duplicates,
+      rejected: counts.rejectedOrders,
+      rejectedItems: counts.rejectedItems,
+      ordersLoaded: outcome.ordersLoaded,
+      ordersKept: outcome.ordersKept,
+      linesLoaded: outcome.linesLoaded,
+      watermark: maxIso(priorWatermark, transformed.watermark),
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    };
+    enter('done');
+    upsertSearchAttributes({
+      RecordsExtracted: [result.extracted],
+      RecordsLoaded: [result.ordersLoaded],
+      RecordsRejected: [result.rejected + result.rejectedItems],
+      ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
+    });
+    upsertMemo({ summary: result });
+    return result;
+  } catch (err) {
+    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    progress.stage = 'failed';
+    progress.error = message;
+    upsertSearchAttributes({ PipelineStage: ['failed'] });
+    const info = workflowInfo();
+    try {
+      await alert({ workflowId: info.workflowId, runId: info.runId, pipelineId: input.pipelineId, error: message, failedAt: new Date().toISOString() });
+    } catch (alertError) {
+      log.error('the failure alert could not be sent', { error: String(alertError) });
+    }
+    // Temporal failures (an activity's, with its attempts and cause) fail the run as they are.
+    if (err instanceof TemporalFailure) throw err;
+    throw ApplicationFailure.nonRetryable(message, 'PipelineFailed');
+  }
+}
