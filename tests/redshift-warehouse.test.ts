@@ -135,6 +135,8 @@ describe('SQL of one load', () => {
       ...mergeStatements(b, b.startedAt),
       "UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = 'L1'",
       `SELECT CAST('reconciliation failed: ' || problem AS INTEGER) AS reconciliation_guard FROM (SELECT CASE
+  WHEN (SELECT COUNT(*) FROM (SELECT order_id FROM dim_order WHERE order_id IN (SELECT order_id FROM stg_winners) GROUP BY order_id HAVING COUNT(*) > 1) d) <> 0 THEN 'dim_order has a duplicate order_id'
+  WHEN (SELECT COUNT(*) FROM (SELECT order_id, line_number FROM fact_sales WHERE order_id IN (SELECT order_id FROM stg_winners) GROUP BY order_id, line_number HAVING COUNT(*) > 1) d) <> 0 THEN 'fact_sales has a duplicate (order_id, line_number)'
   WHEN (SELECT COUNT(*) FROM stg_dim_order) <> 3 THEN 'staged orders differ from the transform''s 3'
   WHEN (SELECT COUNT(*) FROM stg_fact_sales) <> 4 THEN 'staged lines differ from the transform''s 4'
   WHEN (SELECT COUNT(*) FROM stg_rejected_records) <> 3 THEN 'staged rejections differ from the transform''s 3'

@@ -52,14 +52,11 @@ type Row = Record<string, unknown>;
 
 export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
 
-/** Reads the raw pages in stream order, one page in memory at a time. */
-async function* rawRecords(lake: Lake, input: TransformInput): AsyncGenerator<{ position: number; text: string; page: number }> {
-  let position = 0;
+/** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
+async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
     const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
-    for (const text of (await lake.get(key)).toString('utf8').split('\n')) {
-      if (text !== '') yield { position: position++, text, page };
-    }
+    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '') };
   }
 }
 
@@ -76,7 +73,7 @@ class TableWriter {
     this.buffered++;
   }
 
-  /** Called between records only, so an order and its lines always land in the same part. */
+  /** Called between pages only, so an order and its lines always land in the same part. */
   async flushWhenFull(): Promise<void> {
     if (this.buffered >= this.chunkRows) await this.flush();
   }
@@ -119,17 +116,19 @@ export async function transformOrders(
   const counts: TransformCounts = { extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0, rejectedByReason: {} };
   const winners = new Map<string, Version>();
   let watermark: number | null = null;
-  let page = 0;
 
-  for await (const raw of rawRecords(lake, input)) {
-    if (raw.page !== page) heartbeat({ pass: 1, page: (page = raw.page) });
-    const check = checkRecord(JSON.parse(raw.text));
-    if (!check.ok) continue;
-    const { orderId, createdAt } = check.value;
-    const current = winners.get(orderId);
-    const candidate = { createdAt, position: raw.position };
-    if (!current || isNewerVersion(candidate, current)) winners.set(orderId, candidate);
-    if (watermark === null || createdAt > watermark) watermark = createdAt;
+  let position = 0;
+  for await (const { page, records } of rawPages(lake, input)) {
+    heartbeat({ pass: 1, page });
+    for (const text of records) {
+      const check = checkRecord(JSON.parse(text));
+      const at = position++;
+      if (!check.ok) continue;
+      const candidate = { createdAt: check.value.createdAt, position: at };
+      const current = winners.get(check.value.orderId);
+      if (!current || isNewerVersion(candidate, current)) winners.set(check.value.orderId, candidate);
+      if (watermark === null || candidate.createdAt > watermark) watermark = candidate.createdAt;
+    }
   }
 
   const prefix = tablesPrefix(input.loadId);
@@ -141,20 +140,23 @@ export async function transformOrders(
     writer.add('rejections', { load_id: input.loadId, order_id: orderId, line_number: lineNumber, reason, record, rejected_at: input.rejectedAt });
   };
 
-  page = 0;
-  for await (const raw of rawRecords(lake, input)) {
-    if (raw.page !== page) heartbeat({ pass: 2, page: (page = raw.page) });
-    counts.extracted++;
-    const check = checkRecord(JSON.parse(raw.text));
-    if (!check.ok) {
-      counts.rejectedOrders++;
-      reject(check.reason, check.orderId, null, raw.text);
-    } else if (winners.get(check.value.orderId)!.position !== raw.position) {
-      counts.duplicates++;
-    } else {
-      counts.orders++;
-      usedUsers.add(check.value.userId);
-      emitOrder(check.value, writer, reject, (sku) => usedSkus.add(sku), counts);
+  position = 0;
+  for await (const { page, records } of rawPages(lake, input)) {
+    heartbeat({ pass: 2, page });
+    for (const text of records) {
+      counts.extracted++;
+      const check = checkRecord(JSON.parse(text));
+      if (!check.ok) {
+        counts.rejectedOrders++;
+        reject(check.reason, check.orderId, null, text);
+      } else if (winners.get(check.value.orderId)!.position !== position) {
+        counts.duplicates++;
+      } else {
+        counts.orders++;
+        usedUsers.add(check.value.userId);
+        emitOrder(check.value, writer, reject, (sku) => usedSkus.add(sku), counts);
+      }
+      position++;
     }
     await writer.flushWhenFull();
   }

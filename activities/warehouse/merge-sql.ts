@@ -1,4 +1,4 @@
-import { columnNames, type TableName } from '../schema';
+import { TABLES, columnNames, type TableName } from '../schema';
 import { formatTimestamp, parseIsoDateTime } from '../transform/time';
 import type { LoadBookkeeping } from './warehouse';
 
@@ -74,11 +74,18 @@ export function mergeStatements(b: LoadBookkeeping, finishedAt: string): string[
 
 /**
  * Reconciliation (§4.7), read back from staging and etl_loads: every extracted record is a loaded or kept
- * order, a duplicate or a rejection, and staging holds exactly what the transform produced. One row, one
+ * order, a duplicate or a rejection, staging holds exactly what the transform produced, and no key is doubled. One row, one
  * column `problem`: NULL when it adds up, else what does not.
  */
 export function reconciliationQuery(b: LoadBookkeeping): string {
+  // Only the orders this load wrote can have gained a duplicate: the check stays cheap on a large warehouse.
+  const duplicateKeys = (table: TableName) => {
+    const key = TABLES[table].key.join(', ');
+    return `(SELECT COUNT(*) FROM (SELECT ${key} FROM ${table} WHERE order_id IN (SELECT order_id FROM stg_winners) GROUP BY ${key} HAVING COUNT(*) > 1) d) <> 0`;
+  };
   return `SELECT CASE
+  WHEN ${duplicateKeys('dim_order')} THEN 'dim_order has a duplicate order_id'
+  WHEN ${duplicateKeys('fact_sales')} THEN 'fact_sales has a duplicate (order_id, line_number)'
   WHEN (SELECT COUNT(*) FROM ${stagingTable('dim_order')}) <> ${b.orders} THEN 'staged orders differ from the transform''s ${b.orders}'
   WHEN (SELECT COUNT(*) FROM ${stagingTable('fact_sales')}) <> ${b.lines} THEN 'staged lines differ from the transform''s ${b.lines}'
   WHEN (SELECT COUNT(*) FROM ${stagingTable('rejected_records')}) <> ${b.rejectedOrders + b.rejectedItems} THEN 'staged rejections differ from the transform''s ${b.rejectedOrders + b.rejectedItems}'

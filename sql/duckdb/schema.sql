@@ -13,8 +13,7 @@ CREATE TABLE IF NOT EXISTS fact_sales (
   quantity        INTEGER NOT NULL,
   unit_price      DECIMAL(18,2),
   line_amount     DECIMAL(18,2),
-  currency        VARCHAR,
-  PRIMARY KEY (order_id, line_number)
+  currency        VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS dim_order (
@@ -26,8 +25,7 @@ CREATE TABLE IF NOT EXISTS dim_order (
   currency        VARCHAR,
   source          VARCHAR NOT NULL,
   promo           VARCHAR,
-  item_count      INTEGER NOT NULL,
-  PRIMARY KEY (order_id)
+  item_count      INTEGER NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS dim_user (
@@ -35,8 +33,7 @@ CREATE TABLE IF NOT EXISTS dim_user (
   email           VARCHAR,
   country         VARCHAR,
   created_at      TIMESTAMP,
-  is_inferred     BOOLEAN NOT NULL,
-  PRIMARY KEY (user_id)
+  is_inferred     BOOLEAN NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS dim_product (
@@ -44,8 +41,7 @@ CREATE TABLE IF NOT EXISTS dim_product (
   name            VARCHAR,
   category        VARCHAR,
   price           DECIMAL(18,2),
-  is_inferred     BOOLEAN NOT NULL,
-  PRIMARY KEY (sku)
+  is_inferred     BOOLEAN NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS rejected_records (
@@ -72,6 +68,5 @@ CREATE TABLE IF NOT EXISTS etl_loads (
   rejected_items  BIGINT NOT NULL,
   orders_loaded   BIGINT NOT NULL,
   orders_kept     BIGINT NOT NULL,
-  lines_loaded    BIGINT NOT NULL,
-  PRIMARY KEY (load_id)
+  lines_loaded    BIGINT NOT NULL
 );
