@@ -36,8 +36,8 @@ function pipelineOptions(command: Command, withWindow = true): Command {
 async function main(argv: string[]): Promise<void> {
   const program = new Command('orders-etl')
     .description('Orders API → Kimball star schema (DuckDB or Redshift), orchestrated by Temporal')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Usage errors (unknown command or option, missing value) are one line too, like every other error.
+    .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trimEnd()} (run with --help for usage)\n`) });
   program.exitOverride();
   const config = (): EnvConfig => loadEnvConfig();
 
@@ -102,10 +102,11 @@ async function main(argv: string[]): Promise<void> {
     .description('serve a file of orders as the Orders API, with fault injection')
     .requiredOption('--orders <file>', 'JSON array or JSONL file of orders')
     .option('--port <n>', 'port', '8080')
+    .option('--host <address>', 'address to listen on (0.0.0.0 in a container)', '127.0.0.1')
     .option('--fail-rate <r>', 'share of /orders requests that fail (0..1)', '0')
     .option('--fail-status <code>', 'HTTP status of injected failures', '503')
     .option('--latency-ms <n>', 'delay before every answer', '0')
-    .action(async (flags: { orders: string; port: string; failRate: string; failStatus: string; latencyMs: string }) => {
+    .action(async (flags: { orders: string; port: string; host: string; failRate: string; failStatus: string; latencyMs: string }) => {
       const failRate = Number(flags.failRate);
       if (!(failRate >= 0 && failRate <= 1)) throw new UsageError(`--fail-rate must be between 0 and 1, got "${flags.failRate}"`);
       const failStatus = Number(flags.failStatus);
@@ -113,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
       const server = await startOrdersApi({
         orders: await readOrdersFile(path.resolve(flags.orders)),
         port: Number(flags.port),
+        host: flags.host,
         failRate,
         failStatus,
         latencyMs: Number(flags.latencyMs),
