@@ -54,7 +54,7 @@ export function sourceSpec(flag: string | undefined, config: EnvConfig): string 
  * One pipeline is one source into one warehouse: the watermark belongs to it. A file is identified by its
  * absolute path (never by the port it is served on); a readable slug makes it recognisable in the UI.
  */
-export function pipelineIdOf(source: string, warehouse: string, warehouseName = warehouse): string {
+export function pipelineIdOf(source: string, warehouseName: string): string {
   const hash = createHash('sha256').update(`${source}\n${warehouseName}`).digest('hex').slice(0, 10);
   const name = isUrl(source) ? new URL(source).host : path.basename(source).replace(/\.[^.]+$/, '');
   return `${name.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 40)}-${hash}`;
@@ -79,7 +79,7 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
   const until = instant(flags.until, '--until');
   if (since && until && parseIsoDateTime(since)! >= parseIsoDateTime(until)!) throw new InvalidInputError('--since must be before --until');
   return {
-    pipelineId: pipelineIdOf(source, warehouse, warehouseName),
+    pipelineId: pipelineIdOf(source, warehouseName),
     source,
     usersCsv: users === undefined ? undefined : location(users, 'users'),
     productsCsv: products === undefined ? undefined : location(products, 'products'),

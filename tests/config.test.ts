@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { loadEnvConfig, parseDuration } from '../client/config';
+import { pipelineIdOf, pipelineInput } from '../client/pipeline-options';
+import { ROOT } from './support/temporal';
+
+describe('environment configuration', () => {
+  test('defaults', () => {
+    expect(loadEnvConfig({})).toEqual({ TEMPORAL_NAMESPACE: 'default', TEMPORAL_TASK_QUEUE: 'orders-etl', ORDERS_ETL_DATA_DIR: './data' });
+  });
+
+  test.each([
+    [{ TEMPORAL_ADDRESS: 'localhost' }, 'environment variable TEMPORAL_ADDRESS: must be host:port'],
+    [{ METRICS_PORT: 'ninety' }, 'environment variable METRICS_PORT: '],
+    [{ ORDERS_ETL_LOOKBACK: '5 minutes' }, 'environment variable ORDERS_ETL_LOOKBACK: must be a duration like 15m or 2h'],
+    [{ ORDERS_ETL_PAGE_SIZE: '5000' }, 'environment variable ORDERS_ETL_PAGE_SIZE: '],
+    [{ S3_ENDPOINT: 'not a url' }, 'environment variable S3_ENDPOINT: '],
+  ])('%j is refused with one clear line', (env, message) => {
+    expect(() => loadEnvConfig(env)).toThrow(message);
+  });
+
+  test('empty variables count as unset', () => {
+    expect(loadEnvConfig({ TEMPORAL_ADDRESS: '' }).TEMPORAL_ADDRESS).toBeUndefined();
+  });
+
+  test('durations', () => {
+    expect([parseDuration('90s'), parseDuration('15m'), parseDuration('2h'), parseDuration('1d')]).toEqual([90, 900, 7200, 86400]);
+    expect(() => parseDuration('15')).toThrow('must be a number followed by s, m, h or d');
+  });
+});
+
+describe('pipeline identity', () => {
+  const config = loadEnvConfig({ ORDERS_ETL_DATA_DIR: '/tmp/etl' });
+
+  test('one source into one warehouse; a file by its absolute path', () => {
+    const a = pipelineInput({ source: 'tests/fixtures/juju-take-home-a/api_orders.json' }, config);
+    const b = pipelineInput({ source: path.join(ROOT, 'tests/fixtures/juju-take-home-a/api_orders.json') }, config);
+    const otherWarehouse = pipelineInput({ source: 'tests/fixtures/juju-take-home-a/api_orders.json', warehouse: 'duckdb:/tmp/other.duckdb' }, config);
+    const otherSource = pipelineInput({ source: 'tests/fixtures/juju-take-home-b/api_orders.json' }, config);
+    expect(a.pipelineId).toBe(b.pipelineId);
+    expect(a.pipelineId).toMatch(/^api_orders-[0-9a-f]{10}$/);
+    expect(new Set([a.pipelineId, otherWarehouse.pipelineId, otherSource.pipelineId]).size).toBe(3);
+    expect(pipelineIdOf('http://127.0.0.1:8080/', 'duckdb:/x')).toMatch(/^127\.0\.0\.1-8080-[0-9a-f]{10}$/);
+  });
+
+  test('the bundled reference files go with the bundled orders only', () => {
+    const sample = pipelineInput({}, config);
+    expect(sample.source).toBe(path.join(ROOT, 'sample_data', 'orders.json'));
+    expect(sample.usersCsv).toBe(path.join(ROOT, 'sample_data', 'users.csv'));
+    expect(sample.warehouse).toBe('duckdb:/tmp/etl/warehouse.duckdb');
+    expect(sample.lake).toBe('/tmp/etl/lake');
+    const other = pipelineInput({ source: 'http://shop.example/api' }, config);
+    expect([other.usersCsv, other.productsCsv]).toEqual([undefined, undefined]);
+  });
+
+  test.each([
+    [{ source: '/nonexistent.json' }, 'source file not found: /nonexistent.json'],
+    [{ since: 'yesterday' }, '--since must be an ISO 8601 date-time'],
+    [{ since: '2025-02-30T00:00:00Z' }, '--since must be an ISO 8601 date-time'],
+    [{ since: '2025-10-02T00:00:00Z', until: '2025-10-01T00:00:00Z' }, '--since must be before --until'],
+    [{ warehouse: 'postgres:x' }, '--warehouse must be duckdb:PATH or redshift, got "postgres:x"'],
+    [{ warehouse: 'redshift' }, '--warehouse redshift is not configured'],
+    [{ pageSize: '0' }, '--page-size must be an integer from 1 to 1000'],
+    [{ lookback: '1 hour' }, '--lookback must be a number followed by s, m, h or d'],
+  ])('%j is refused', (flags, message) => {
+    expect(() => pipelineInput(flags, config)).toThrow(message);
+  });
+});
+
+test('run --warehouse redshift --dry-run prints the statements of one load, touching nothing', () => {
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    REDSHIFT_WORKGROUP: 'analytics',
+    REDSHIFT_DATABASE: 'dev',
+    REDSHIFT_IAM_ROLE: 'arn:aws:iam::123456789012:role/copy',
+    AWS_REGION: 'eu-west-1',
+  };
+  const out = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'client.js'), 'run', '--warehouse', 'redshift', '--lake', 's3://acme-lake/orders', '--dry-run'], { env, encoding: 'utf8' });
+  expect(out.status).toBe(0);
+  expect(out.stdout).toContain(
+    "COPY stg_fact_sales FROM 's3://acme-lake/orders/staged/DRY-RUN/fact_sales.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS PARQUET MANIFEST;",
+  );
+  expect(out.stdout).toContain('CREATE TEMP TABLE stg_dim_order (LIKE dim_order);');
+  expect(out.stdout).toContain('CREATE TABLE IF NOT EXISTS fact_sales (');
+  expect(out.stdout.match(/^COPY /gm)).toHaveLength(5);
+});
