@@ -116,23 +116,17 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
     });
   });
 
-  sub('pause', 'pause the schedule')
-    .option('--note <text>', 'why')
-    .action(async (opts: { note?: string }, command: Command) => {
-      await withSchedule(config, flagsOf(command), async (handle) => {
-        await handle.pause(opts.note ?? 'paused from the orders-etl CLI');
-        progressLine(`paused ${handle.scheduleId}`);
+  for (const [verb, done] of [['pause', 'paused'], ['unpause', 'unpaused']] as const) {
+    sub(verb, `${verb} the schedule`)
+      .option('--note <text>', 'why')
+      .action(async (opts: { note?: string }, command: Command) => {
+        await withSchedule(config, flagsOf(command), async (handle) => {
+          const note = opts.note ?? `${done} from the orders-etl CLI`;
+          await (verb === 'pause' ? handle.pause(note) : handle.unpause(note));
+          progressLine(`${done} ${handle.scheduleId}`);
+        });
       });
-    });
-
-  sub('unpause', 'resume the schedule')
-    .option('--note <text>', 'why')
-    .action(async (opts: { note?: string }, command: Command) => {
-      await withSchedule(config, flagsOf(command), async (handle) => {
-        await handle.unpause(opts.note ?? 'unpaused from the orders-etl CLI');
-        progressLine(`unpaused ${handle.scheduleId}`);
-      });
-    });
+  }
 
   sub('backfill', "re-extract a window [--start, --end) of the schedule's pipeline, whatever its watermark")
     .requiredOption('--start <iso>', 'window start (inclusive)')
