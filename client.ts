@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { WorkflowFailedError } from '@temporalio/client';
+import { Connection, WorkflowFailedError } from '@temporalio/client';
 import { readOrdersFile, startOrdersApi } from './activities/extract/orders-api-server';
 import { loadEnvConfig, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
@@ -11,7 +11,7 @@ import { runReport } from './client/report';
 import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
 import { pipelineStatus } from './client/status';
-import { openTemporal } from './client/temporal';
+import { keepClosedRuns, openTemporal } from './client/temporal';
 import { logger } from './activities/logger';
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command('orders-etl')
     .description('Orders API → Kimball star schema (DuckDB or Redshift), orchestrated by Temporal')
     // Usage errors (unknown command or option, missing value) are one line too, like every other error.
-    .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trimEnd()} (run with --help for usage)\n`) });
+    .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`) });
   program.exitOverride();
   const config = (): EnvConfig => loadEnvConfig();
 
@@ -70,6 +70,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--ui-port <n>', 'Web UI port', '8233')
     .action(async (flags: { db: string; port: string; uiPort: string }) => {
       const server = await startDevServer({ dbFile: flags.db, port: Number(flags.port), uiPort: Number(flags.uiPort) });
+      const connection = await Connection.connect({ address: server.address });
+      await keepClosedRuns(connection, 'default');
+      await connection.close();
       progressLine(`Temporal dev server on ${server.address}; Web UI at ${server.uiUrl}; history in ${path.resolve(flags.db)}`);
       progressLine('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {

@@ -42,11 +42,7 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
   progressLine('starting an embedded Temporal dev server');
   const server = await startDevServer({ dbFile: path.join(config.ORDERS_ETL_DATA_DIR, 'temporal-embedded.db'), headless: true });
   const connection = await Connection.connect({ address: server.address });
-  // The dev server keeps closed runs one day by default; the watermark is read from them, so keep them longer.
-  await connection.workflowService.updateNamespace({
-    namespace,
-    config: { workflowExecutionRetentionTtl: msToTs(TEN_YEARS_MS) },
-  });
+  await keepClosedRuns(connection, namespace);
   const pipelineWorker = opts.embeddedWorker ? await createWorker({ address: server.address, namespace, taskQueue }) : undefined;
   return {
     client: new Client({ connection, namespace }),
@@ -59,6 +55,11 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
       await server.stop();
     },
   };
+}
+
+/** The dev server keeps closed runs one day by default; watermarks are read from them, so keep them for years. */
+export async function keepClosedRuns(connection: Connection, namespace: string): Promise<void> {
+  await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(TEN_YEARS_MS) } });
 }
 
 /** An external server may not know the pipeline's search attributes yet: add the missing ones. */
