@@ -59,7 +59,7 @@ async function startReceiver(status: number): Promise<{ url: string; bodies: unk
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/services/T000/B000/XXXXSECRETXXXX`, bodies, server };
+  return { url: `http://127.0.0.1:${port}/services/T000/B000/webhooksecret42`, bodies, server };
 }
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => string } {
@@ -114,7 +114,7 @@ describe('sendAlert', () => {
       expect(logs).toContain('alert email sent');
       expect(logs).toContain('smtp://alice:***@127.0.0.1');
       expect(logs).not.toContain('s3cr3t-pass');
-      expect(logs).not.toContain('XXXXSECRETXXXX');
+      expect(logs).not.toContain('webhooksecret42');
     } finally {
       await smtp.close();
       hook.server.close();
@@ -127,9 +127,9 @@ describe('sendAlert', () => {
     try {
       const attempt = sendAlert(input, { ALERT_WEBHOOK_URL: hook.url }, log.logger);
       await expect(attempt).rejects.toThrow(/HTTP 500/);
-      await attempt.catch((err: Error) => expect(err.message).not.toContain('XXXXSECRETXXXX'));
+      await attempt.catch((err: Error) => expect(err.message).not.toContain('webhooksecret42'));
       expect(hook.bodies).toHaveLength(1);
-      expect(log.lines()).not.toContain('XXXXSECRETXXXX');
+      expect(log.lines()).not.toContain('webhooksecret42');
     } finally {
       hook.server.close();
     }
