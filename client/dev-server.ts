@@ -78,7 +78,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const bin = await ensureTemporalCli();
   const dbFile = opts.dbFile && path.resolve(opts.dbFile);
   if (dbFile) fs.mkdirSync(path.dirname(dbFile), { recursive: true });
-  return withPortRetries(async () => {
+  return withPortRetries([opts.port, opts.uiPort], async () => {
     const [freeGrpc, freeUi, httpPort, metricsPort] = await freePorts(4);
     const port = opts.port ?? freeGrpc;
     const uiPort = opts.uiPort ?? freeUi;
@@ -108,14 +108,14 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
   fs.mkdirSync(dataDir, { recursive: true });
   const accessKey = opts.accessKey ?? 'orders-etl';
   const secretKey = opts.secretKey ?? 'orders-etl-secret';
-  return withPortRetries(async () => {
+  return withPortRetries([], async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
     // Credentials go through the environment so they do not show in `ps`.
     const env = { ...process.env, ROOT_ACCESS_KEY_ID: accessKey, ROOT_SECRET_ACCESS_KEY: secretKey };
     const server = launch('S3 gateway', bin, ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', dataDir], env, opts.log);
     // Any HTTP answer (an unsigned request gets 403) means the gateway is serving.
-    await server.waitUntil(() => fetch(endpoint).then(() => true), endpoint);
+    await server.waitUntil(async () => Boolean(await (await fetch(endpoint)).arrayBuffer()), endpoint);
     return { endpoint, accessKey, secretKey, region: 'us-east-1', stop: server.stop };
   });
 }
@@ -142,8 +142,10 @@ async function freePorts(n: number): Promise<number[]> {
 
 /** Ready once the default namespace exists and our search attributes are registered (both happen after the frontend opens). */
 async function temporalReady(address: string): Promise<boolean> {
-  const connection = await Connection.connect({ address, connectTimeout: '2s' });
+  // lazy + close in finally: a failed Connection.connect would leave its gRPC channel open, and jest hanging.
+  const connection = Connection.lazy({ address, connectTimeout: '2s' });
   try {
+    await connection.ensureConnected();
     await connection.workflowService.describeNamespace({ namespace: 'default' });
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
     return Object.keys(SEARCH_ATTRIBUTES).every((name) => customAttributes?.[name] !== undefined);
@@ -152,13 +154,14 @@ async function temporalReady(address: string): Promise<boolean> {
   }
 }
 
-/** A port picked by freePort can be taken by another process before the server binds it: pick again. */
-async function withPortRetries<T>(start: () => Promise<T>): Promise<T> {
+/** A port picked by freePort can be taken by another process before the server binds it: pick again, unless the port was the caller's. */
+async function withPortRetries<T>(fixedPorts: Array<number | undefined>, start: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
     } catch (err) {
-      if (attempt >= START_ATTEMPTS || !/address already in use/i.test((err as Error).message)) throw err;
+      const clash = /:(\d+): bind: address already in use/.exec((err as Error).message);
+      if (attempt >= START_ATTEMPTS || !clash || fixedPorts.includes(Number(clash[1]))) throw err;
     }
   }
 }

