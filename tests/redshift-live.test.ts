@@ -14,7 +14,8 @@ const missing = [
   ...(env.REDSHIFT_CLUSTER_ID || env.REDSHIFT_WORKGROUP ? [] : ['REDSHIFT_CLUSTER_ID or REDSHIFT_WORKGROUP']),
 ];
 const live = missing.length === 0;
-if (!live) console.log(`redshift-live: skipped, no live Redshift configured (missing ${missing.join(', ')})`);
+// Straight to stderr: jest hides console output of a suite whose only test is skipped.
+if (!live) process.stderr.write(`redshift-live: skipped, no live Redshift configured (missing ${missing.join(', ')})\n`);
 
 (live ? test : test.skip)(
   'live Redshift: ensureSchema creates the star schema and a query round-trips',
