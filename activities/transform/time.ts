@@ -47,7 +47,10 @@ export function parseIsoDateTime(text: string): number | null {
   }
   const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'));
   const epochMs = utcMillis(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
-  return epochMs * 1000 + micros;
+  const total = epochMs * 1000 + micros;
+  // Far from 1970 (after 2255, before 1684) a double cannot hold every microsecond: refuse what it would round
+  // (9999-12-31T23:59:59.999999Z would become year 10000, which no TIMESTAMP text can name).
+  return BigInt(epochMs) * 1000n + BigInt(micros) === BigInt(total) ? total : null;
 }
 
 /** Parses a calendar date `YYYY-MM-DD` (or a full date-time) to microseconds, or null. */

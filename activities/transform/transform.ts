@@ -52,6 +52,18 @@ type Row = Record<string, unknown>;
 
 export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * Parses a raw record. JSON may escape a lone UTF-16 surrogate ("\ud800"), which no UTF-8 file holds: DuckDB
+ * would refuse the whole table part, and the load with it. Such characters become U+FFFD in the tables (the raw
+ * zone and rejected_records keep the text as received).
+ */
+function parseRecord(text: string): unknown {
+  if (!/\\u[dD][89a-fA-F]/.test(text)) return JSON.parse(text);
+  return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? value.replace(LONE_SURROGATE, '\ufffd') : value));
+}
+
 /** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
 async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
@@ -121,7 +133,7 @@ export async function transformOrders(
   for await (const { page, records } of rawPages(lake, input)) {
     heartbeat({ pass: 1, page });
     for (const text of records) {
-      const check = checkRecord(JSON.parse(text));
+      const check = checkRecord(parseRecord(text));
       const at = position++;
       if (!check.ok) continue;
       const candidate = { createdAt: check.value.createdAt, position: at };
@@ -145,7 +157,7 @@ export async function transformOrders(
     heartbeat({ pass: 2, page });
     for (const text of records) {
       counts.extracted++;
-      const check = checkRecord(JSON.parse(text));
+      const check = checkRecord(parseRecord(text));
       if (!check.ok) {
         counts.rejectedOrders++;
         reject(check.reason, check.orderId, null, text);
