@@ -101,6 +101,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       usersCsv: input.usersCsv,
       productsCsv: input.productsCsv,
     });
+    const { rejectedByReason: _byReason, ...recordCounts } = transformed.counts;
     const counts = transformed.counts;
     Object.assign(progress, { orders: counts.orders, lines: counts.lines });
 
@@ -120,12 +121,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         sinceTs: since,
         untilTs: input.until ?? null,
         watermark: transformed.watermark,
-        extracted: counts.extracted,
-        duplicates: counts.duplicates,
-        rejectedOrders: counts.rejectedOrders,
-        rejectedItems: counts.rejectedItems,
-        orders: counts.orders,
-        lines: counts.lines,
+        ...recordCounts,
       },
     });
 

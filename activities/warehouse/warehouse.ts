@@ -1,7 +1,8 @@
 import type { Lake } from '../lake';
+import type { TransformCounts } from '../transform/transform';
 
-/** What a load records about itself in etl_loads, besides the counts the merge itself measures. */
-export interface LoadBookkeeping {
+/** What a load records about itself in etl_loads: its window and the transform's counts (staging must match them). */
+export interface LoadBookkeeping extends Omit<TransformCounts, 'rejectedByReason'> {
   loadId: string;
   pipelineId: string;
   source: string;
@@ -9,13 +10,6 @@ export interface LoadBookkeeping {
   sinceTs: string | null;
   untilTs: string | null;
   watermark: string | null;
-  extracted: number;
-  duplicates: number;
-  rejectedOrders: number;
-  rejectedItems: number;
-  /** Winning versions the transform produced: staging must hold exactly these. */
-  orders: number;
-  lines: number;
 }
 
 export interface LoadRequest {
