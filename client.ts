@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { Connection, WorkflowFailedError } from '@temporalio/client';
-import { readOrdersFile, startOrdersApi } from './activities/extract/orders-api-server';
+import { startOrdersApi } from './activities/extract/orders-api-server';
+import { fileStore } from './activities/extract/orders-store';
 import { loadEnvConfig, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
 import { formatTable, progressLine } from './client/output';
@@ -115,7 +116,7 @@ async function main(argv: string[]): Promise<void> {
       const failStatus = Number(flags.failStatus);
       if (!Number.isInteger(failStatus) || failStatus < 400 || failStatus > 599) throw new UsageError(`--fail-status must be an HTTP error status (400-599), got "${flags.failStatus}"`);
       const server = await startOrdersApi({
-        orders: await readOrdersFile(path.resolve(flags.orders)),
+        orders: fileStore(path.resolve(flags.orders)),
         port: Number(flags.port),
         host: flags.host,
         failRate,

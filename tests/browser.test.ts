@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { readOrdersFile, startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { fileStore } from '../activities/extract/orders-store';
 import { startDevServer, type DevServer } from '../client/dev-server';
 import { createWorker, type PipelineWorker } from '../worker';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
@@ -41,7 +42,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
   dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-browser-'));
   server = await startDevServer({ headless: false });
-  api = await startOrdersApi({ orders: await readOrdersFile(path.join(SAMPLE, 'orders.json')), failRate: 0.5, failStatus: 503, seed: FAIL_SEED });
+  api = await startOrdersApi({ orders: fileStore(path.join(SAMPLE, 'orders.json')), failRate: 0.5, failStatus: 503, seed: FAIL_SEED });
 });
 
 afterAll(async () => {

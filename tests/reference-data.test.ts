@@ -10,7 +10,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readOrdersFile } from '../activities/extract/orders-api-server';
 import { LocalLake } from '../activities/lake/local-lake';
 import { decimalTextToCents } from '../activities/transform/money';
 import { REJECT_REASONS } from '../activities/transform/rules';
@@ -77,7 +76,7 @@ describe.each(DATASETS)('%s end to end', (_name, files) => {
     ({ dir, cleanup } = tempDir('reference-data'));
     const lake = new LocalLake(path.join(dir, 'lake'));
     warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
-    const records = await readOrdersFile(path.join(ROOT, files.orders));
+    const records = JSON.parse(read(files.orders)) as unknown[];
     await runLoad({ lake, warehouse, loadId: 'L1', records, reference: reference(read(files.users), read(files.products)) });
     load = (await warehouse.query("SELECT * FROM etl_loads WHERE load_id = 'L1'"))[0];
   });

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { SourceContractError } from '../errors';
 import type { Lake } from '../lake';
 import { fetchOrdersPage } from './orders-api-client';
-import { readOrdersFile, startOrdersApi } from './orders-api-server';
+import { startOrdersApi } from './orders-api-server';
+import { fileStore } from './orders-store';
 
 export interface ExtractInput {
   loadId: string;
@@ -48,7 +49,7 @@ export async function extractOrders(
   heartbeat: (progress: ExtractProgress) => void,
   resumeFrom?: ExtractProgress,
 ): Promise<ExtractResult> {
-  const server = isUrl(input.source) ? undefined : await startOrdersApi({ orders: await readOrdersFile(path.resolve(input.source)) });
+  const server = isUrl(input.source) ? undefined : await startOrdersApi({ orders: fileStore(path.resolve(input.source)) });
   const baseUrl = server?.url ?? input.source;
   const progress: ExtractProgress = resumeFrom ?? { pages: 0, records: 0, bytes: 0, cursor: null, done: false };
   try {

@@ -1,13 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidInputError } from '../errors';
 import { parseIsoDateTime } from '../transform/time';
+import { arrayStore, CorruptFileError, InvalidCursorError, type OrdersStore } from './orders-store';
 
 /** The bundled Orders API of contract §2, serving a file, with fault injection for drills and tests. */
 export interface OrdersApiOptions {
-  /** The orders, in stream order: any JSON values (non-objects are served as they are, to be quarantined). */
-  orders: unknown[];
+  /** The orders in stream order: a store (a file, read a page at a time) or values in memory (any JSON values:
+   * non-objects are served as they are, to be quarantined). */
+  orders: OrdersStore | unknown[];
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
   host?: string;
@@ -31,37 +31,6 @@ export interface OrdersApiServer {
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
-
-/**
- * Reads a JSON array or a JSONL file of orders. A JSONL line that is not JSON is served as its text (a JSON
- * string), so the pipeline quarantines it as `malformed_record` instead of losing it.
- */
-export async function readOrdersFile(path: string): Promise<unknown[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new InvalidInputError(`cannot read orders file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('[')) {
-    try {
-      return JSON.parse(trimmed) as unknown[];
-    } catch (err) {
-      throw new InvalidInputError(`${path} is not a valid JSON array: ${(err as Error).message}`);
-    }
-  }
-  return text
-    .split(/\r?\n/)
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      try {
-        return JSON.parse(line) as unknown;
-      } catch {
-        return line;
-      }
-    });
-}
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -93,31 +62,18 @@ function integerParam(params: URLSearchParams, name: string, min: number, max: n
   return Number(value);
 }
 
-function createdAtOf(order: unknown): number | null {
-  const value = (order as { created_at?: unknown } | null)?.created_at;
-  return typeof value === 'string' ? parseIsoDateTime(value) : null;
-}
-
-/** Answers one /orders request: filter on created_at (since inclusive, until exclusive), then a page from the cursor. */
-export function ordersPage(orders: unknown[], params: URLSearchParams): { data: unknown[]; next_cursor: string | null } {
-  const since = instantParam(params, 'since');
-  const until = instantParam(params, 'until');
+/** Answers one /orders request (contract §2): since inclusive, until exclusive, in stream order from the cursor. */
+export async function ordersPage(store: OrdersStore, params: URLSearchParams): Promise<string> {
+  const window = { since: instantParam(params, 'since'), until: instantParam(params, 'until') };
   const limit = integerParam(params, 'limit', 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE);
-  const offset = integerParam(params, 'cursor', 0, Number.MAX_SAFE_INTEGER, 0);
-  const filtered =
-    since === undefined && until === undefined
-      ? orders
-      : orders.filter((order) => {
-          const at = createdAtOf(order);
-          return at !== null && (since === undefined || at >= since) && (until === undefined || at < until);
-        });
-  const data = filtered.slice(offset, offset + limit);
-  const next = offset + limit < filtered.length ? String(offset + limit) : null;
-  return { data, next_cursor: next };
+  const { records, nextCursor } = await store.page(window, params.get('cursor') ?? undefined, limit);
+  // The records are JSON text already: the body is assembled, not re-serialised.
+  return `{"data":[${records.join(',')}],"next_cursor":${JSON.stringify(nextCursor)}}`;
 }
 
 export async function startOrdersApi(options: OrdersApiOptions): Promise<OrdersApiServer> {
-  const { orders, failRate = 0, failStatus = 503, latencyMs = 0 } = options;
+  const { failRate = 0, failStatus = 503, latencyMs = 0 } = options;
+  const store = Array.isArray(options.orders) ? arrayStore(options.orders) : options.orders;
   const random = mulberry32(options.seed ?? 1);
   const stats = new Map<number, number>();
 
@@ -126,24 +82,26 @@ export async function startOrdersApi(options: OrdersApiOptions): Promise<OrdersA
       stats.set(status, (stats.get(status) ?? 0) + 1);
       const send = () => {
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
-        res.end(JSON.stringify(body));
+        res.end(typeof body === 'string' ? body : JSON.stringify(body));
       };
       if (latencyMs > 0) setTimeout(send, latencyMs);
       else send();
     };
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET') return reply(405, { error: 'only GET is supported' });
-    if (url.pathname === '/health') return reply(200, { status: 'ok', orders: orders.length });
+    if (url.pathname === '/health') return reply(200, { status: 'ok' });
     if (url.pathname !== '/orders') return reply(404, { error: `no route ${url.pathname}` });
     if (failRate > 0 && random() < failRate) {
       return reply(failStatus, { error: 'injected failure' }, failStatus === 429 ? { 'retry-after': '1' } : {});
     }
-    try {
-      return reply(200, ordersPage(orders, url.searchParams));
-    } catch (err) {
-      if (err instanceof BadRequest) return reply(400, { error: err.message });
-      throw err;
-    }
+    ordersPage(store, url.searchParams).then(
+      (body) => reply(200, body),
+      (err: Error) => {
+        if (err instanceof BadRequest || err instanceof InvalidCursorError) reply(400, { error: err.message });
+        else if (err instanceof CorruptFileError) reply(422, { error: err.message });
+        else reply(500, { error: err.message });
+      },
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
