@@ -9,7 +9,9 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, TABLES, columnNames, type ColumnType } from '../activities/schema';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
-import { dumpSql, dumpStar, reference, runLoad, tempDir, type RunOptions } from './support/rules-pipeline';
+import { ReconciliationError } from '../activities/errors';
+import type { TransformResult } from '../activities/transform/transform';
+import { dumpSql, dumpStar, loadPrepared, prepareLoad, reference, runLoad, tempDir, type RunOptions } from './support/rules-pipeline';
 
 let dir: string;
 let cleanup: () => void;
@@ -261,6 +263,22 @@ describe('load: money, bookkeeping and the merge of §4.6', () => {
     expect(await dumpStar(warehouse)).toEqual(first);
     expect(await warehouse.query('SELECT COUNT(*) AS n FROM rejected_records')).toEqual([{ n: 2 }]);
     expect(await warehouse.query('SELECT COUNT(*) AS n FROM etl_loads')).toEqual([{ n: 1 }]);
+  });
+
+  test.each([
+    ['an extracted record is unaccounted for', (t: TransformResult) => (t.counts.extracted += 1), 'extracted <> orders loaded + kept + duplicates + rejected orders'],
+    ['staging lacks a line the transform produced', (t: TransformResult) => (t.counts.lines += 1), "staged lines differ from the transform's 5"],
+    ['staging lacks an order the transform produced', (t: TransformResult) => (t.counts.orders += 1), "staged orders differ from the transform's 4"],
+  ])('a load whose counts do not reconcile fails loudly and commits nothing: %s', async (_what, tamper, problem) => {
+    await load('L1', LOAD_A);
+    const before = await dumpStar(warehouse);
+    const prepared = await prepareLoad({ lake, warehouse, loadId: 'L2', records: LOAD_A });
+    tamper(prepared.transform);
+    const failure = loadPrepared({ lake, warehouse, loadId: 'L2', records: LOAD_A }, prepared);
+    await expect(failure).rejects.toThrow(new ReconciliationError(`load L2 does not reconcile: ${problem}`));
+    expect(await dumpStar(warehouse)).toEqual(before);
+    expect(await warehouse.query('SELECT load_id FROM etl_loads')).toEqual([{ load_id: 'L1' }]);
+    expect(await warehouse.query("SELECT COUNT(*) AS n FROM rejected_records WHERE load_id = 'L2'")).toEqual([{ n: 0 }]);
   });
 
   test('an inferred member becomes real when a later reference file has it; a real one is never downgraded', async () => {

@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { startOrdersApi } from '../activities/extract/orders-api-server';
+import { progressQuery } from '../workflows';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import { parseIsoDateTime } from '../activities/transform/time';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
@@ -87,4 +89,43 @@ test('a second run continues from the watermark, re-reads only the tie at it, an
   expect(await dump()).toEqual(before);
   const loads = await warehouse.query('SELECT extracted FROM etl_loads ORDER BY started_at');
   expect(loads).toEqual([{ extracted: 1000 }, { extracted: atOrAfter }]);
+});
+
+test('a failed run leaves the watermark where it was; the lookback starts the next run earlier', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
+  const first = await run(input(dir), `pipeline-wm-first-${path.basename(dir)}`);
+
+  // Same pipeline, but the API refuses the request: the run fails and records no watermark.
+  const refusing = await startOrdersApi({ orders: [], failRate: 1, failStatus: 401 });
+  try {
+    await expect(run(input(dir, { source: refusing.url }), `pipeline-wm-failed-${path.basename(dir)}`)).rejects.toThrow(WorkflowFailedError);
+  } finally {
+    await refusing.close();
+  }
+
+  const next = await run(input(dir, { lookbackSeconds: 3600 }), `pipeline-wm-next-${path.basename(dir)}`);
+  expect(first.watermark).toBe('2025-12-31T23:03:38Z');
+  expect(next.since).toBe('2025-12-31T22:03:38.000Z');
+  const orders = JSON.parse(readFileSync(path.join(FIXTURE, 'api_orders.json'), 'utf8')) as { created_at?: string }[];
+  const inLastHour = orders.filter((o) => typeof o.created_at === 'string' && parseIsoDateTime(o.created_at)! >= parseIsoDateTime(next.since!)!).length;
+  expect(next.extracted).toBe(inLastHour);
+  expect(next.watermark).toBe(first.watermark);
+});
+
+test('the progress query gives the stage and counts (also after the run); search attributes and memo carry the summary', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
+  const handle = await client.workflow.start('ordersEtl', { taskQueue: worker.taskQueue, workflowId: `pipeline-progress-${path.basename(dir)}`, args: [input(dir)] });
+  await handle.result();
+  expect(await handle.query(progressQuery)).toEqual({
+    stage: 'done',
+    loadId: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/),
+    since: null,
+    pages: 10,
+    extracted: 1000,
+    orders: expected.orders_loaded,
+    lines: expected.fact_lines,
+  });
+  const { memo, searchAttributes } = await handle.describe();
+  expect(searchAttributes).toMatchObject({ PipelineStage: ['done'], RecordsExtracted: [1000], RecordsLoaded: [expected.orders_loaded] });
+  expect((memo?.summary as PipelineResult).linesLoaded).toBe(expected.fact_lines);
 });

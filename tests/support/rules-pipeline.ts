@@ -96,7 +96,7 @@ export async function prepareLoad(o: LoadOptions): Promise<{ transform: Transfor
 /** The load, with the bookkeeping the workflow builds. */
 export async function loadPrepared(o: LoadOptions, prepared: { transform: TransformResult; stage: StageResult }): Promise<LoadRun> {
   const { transform, stage } = prepared;
-  const c = transform.counts;
+  const { rejectedByReason: _byReason, ...counts } = transform.counts;
   const outcome = await o.warehouse.load(
     {
       lake: o.lake,
@@ -109,12 +109,7 @@ export async function loadPrepared(o: LoadOptions, prepared: { transform: Transf
         sinceTs: o.since ?? null,
         untilTs: o.until ?? null,
         watermark: transform.watermark,
-        extracted: c.extracted,
-        duplicates: c.duplicates,
-        rejectedOrders: c.rejectedOrders,
-        rejectedItems: c.rejectedItems,
-        orders: c.orders,
-        lines: c.lines,
+        ...counts,
       },
     },
     () => undefined,
