@@ -68,6 +68,9 @@ const isSpace = (b: number) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0
 class ByteReader {
   private buffer = Buffer.alloc(0);
   private index = 0;
+  /** While capturing: the finished slices of earlier chunks, and where the capture starts in this one. */
+  private captured: Buffer[] | null = null;
+  private captureStart = 0;
   constructor(private readonly fd: number, public position: number) {}
 
   close(): void {
@@ -77,9 +80,11 @@ class ByteReader {
   /** The next byte without consuming it, or -1 at the end of the file. */
   peek(): number {
     if (this.index >= this.buffer.length) {
+      if (this.captured) this.captured.push(this.buffer.subarray(this.captureStart));
       const chunk = Buffer.allocUnsafe(CHUNK);
       this.buffer = chunk.subarray(0, readSync(this.fd, chunk, 0, CHUNK, this.position));
       this.index = 0;
+      this.captureStart = 0;
     }
     return this.index < this.buffer.length ? this.buffer[this.index] : -1;
   }
@@ -92,6 +97,21 @@ class ByteReader {
     }
     return byte;
   }
+
+  /** Starts keeping the bytes consumed from here on (slices of the chunks, not copies byte by byte). */
+  capture(): void {
+    this.peek();
+    this.captured = [];
+    this.captureStart = this.index;
+  }
+
+  /** The bytes consumed since `capture()`, minus `dropLast` at the end. */
+  captureEnd(dropLast = 0): Buffer {
+    const parts = [...this.captured!, this.buffer.subarray(this.captureStart, this.index)];
+    this.captured = null;
+    const bytes = Buffer.concat(parts);
+    return dropLast ? bytes.subarray(0, bytes.length - dropLast) : bytes;
+  }
 }
 
 /**
@@ -99,15 +119,17 @@ class ByteReader {
  * returns to zero, strings at their closing quote, numbers and literals before `,`, `]` or white space.
  */
 function scanElement(reader: ByteReader): Buffer {
-  const bytes: number[] = [];
   let depth = 0;
   let inString = false;
   let escaped = false;
+  let length = 0;
   const first = reader.peek();
   const composite = first === LBRACE || first === LBRACKET;
+  reader.capture();
   for (let b = reader.peek(); b !== -1; b = reader.peek()) {
-    if (!composite && !inString && bytes.length > 0 && first !== QUOTE && (b === COMMA || b === RBRACKET || isSpace(b))) break;
-    bytes.push(reader.next());
+    if (!composite && !inString && length > 0 && first !== QUOTE && (b === COMMA || b === RBRACKET || isSpace(b))) break;
+    reader.next();
+    length++;
     if (inString) {
       if (escaped) escaped = false;
       else if (b === BACKSLASH) escaped = true;
@@ -121,7 +143,7 @@ function scanElement(reader: ByteReader): Buffer {
       if (--depth === 0) break;
     }
   }
-  return Buffer.from(bytes);
+  return reader.captureEnd();
 }
 
 /**
@@ -186,11 +208,11 @@ function nextArrayElement(reader: ByteReader, path: string): string | null {
 /** The next non-blank line, or null at the end of the file. */
 function nextLine(reader: ByteReader): string | null {
   for (;;) {
-    const bytes: number[] = [];
+    if (reader.peek() === -1) return null;
+    reader.capture();
     let b = reader.next();
-    if (b === -1) return null;
-    for (; b !== -1 && b !== NEWLINE; b = reader.next()) bytes.push(b);
-    const line = Buffer.from(bytes).toString('utf8').trim();
+    while (b !== -1 && b !== NEWLINE) b = reader.next();
+    const line = reader.captureEnd(b === NEWLINE ? 1 : 0).toString('utf8').trim();
     if (line !== '') return line;
   }
 }
