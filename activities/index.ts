@@ -6,9 +6,9 @@ import { openLake, readLocation } from './lake';
 import { stageTables, type StageResult } from './stage/parquet';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformResult } from './transform/transform';
-import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
-import { metrics } from './metrics';
 import { sendAlert, type AlertInput } from './alert/alert';
+import { metrics } from './metrics';
+import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
 
 export interface ActivityDeps {
   /** For the watermark look-up: the pipeline's earlier runs are in Temporal's visibility store. */
@@ -17,9 +17,14 @@ export interface ActivityDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Heartbeats carry progress; Temporal hands the last one back to a retry or to another worker. */
+/**
+ * Heartbeats carry progress (Temporal hands the last one back to a retry or to another worker) and bring
+ * cancellation: a cancelled run's activity stops at its next heartbeat instead of running to the end.
+ */
 function heartbeat(details?: unknown): void {
-  Context.current().heartbeat(details);
+  const context = Context.current();
+  context.heartbeat(details);
+  context.cancellationSignal.throwIfAborted();
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -31,6 +36,8 @@ export function createActivities(deps: ActivityDeps) {
       const query = `WorkflowType = 'ordersEtl' AND ExecutionStatus = 'Completed' AND PipelineId = '${pipelineId.replace(/'/g, "\\'")}'`;
       let latest: Date | null = null;
       let seen = 0;
+      // Datetime search attributes keep milliseconds: a hair before the true watermark, which the inclusive,
+      // idempotent `since` makes safe.
       for await (const execution of deps.client.workflow.list({ query, pageSize: 100 })) {
         const watermark = execution.searchAttributes.Watermark?.[0];
         if (watermark instanceof Date && (latest === null || watermark > latest)) latest = watermark;
@@ -43,7 +50,7 @@ export function createActivities(deps: ActivityDeps) {
       const resumeFrom = Context.current().info.heartbeatDetails as ExtractProgress | undefined;
       if (resumeFrom) Context.current().log.info('resuming extract from its last heartbeat', { ...resumeFrom });
       try {
-        const result = await extractOrders(input, openLake(input.lake, env), (p) => heartbeat(p), resumeFrom);
+        const result = await extractOrders(input, openLake(input.lake, env), (p) => heartbeat(p), resumeFrom, Context.current().cancellationSignal);
         metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
         return result;
       } catch (err) {

@@ -129,3 +129,33 @@ test('the progress query gives the stage and counts (also after the run); search
   expect(searchAttributes).toMatchObject({ PipelineStage: ['done'], RecordsExtracted: [1000], RecordsLoaded: [expected.orders_loaded] });
   expect((memo?.summary as PipelineResult).linesLoaded).toBe(expected.fact_lines);
 });
+
+test('cancelling a run stops its extract at the next heartbeat and sends no alert', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
+  const orders = JSON.parse(readFileSync(path.join(FIXTURE, 'api_orders.json'), 'utf8')) as unknown[];
+  const api = await startOrdersApi({ orders, latencyMs: 200 });
+  try {
+    const handle = await client.workflow.start('ordersEtl', {
+      taskQueue: worker.taskQueue,
+      workflowId: `pipeline-cancel-${path.basename(dir)}`,
+      args: [input(dir, { source: api.url, pageSize: 10 })],
+    });
+    while ((api.stats.get(200) ?? 0) < 3) await new Promise((r) => setTimeout(r, 100));
+    const cancelledAt = Date.now();
+    await handle.cancel();
+    const error = await handle.result().catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause?.name).toBe('CancelledFailure');
+    // Heartbeats reach the server at most every 80% of the 20 s heartbeat timeout: cancellation arrives with one.
+    expect(Date.now() - cancelledAt).toBeLessThan(25_000);
+    const served = api.stats.get(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(api.stats.get(200)).toBe(served);
+    expect(served).toBeLessThan(100); // 1,000 records in pages of 10: it stopped long before the end
+    const history = await handle.fetchHistory();
+    const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
+    expect(scheduled).toEqual(['lastWatermark', 'extract']);
+  } finally {
+    await api.close();
+  }
+});

@@ -1,6 +1,8 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   defineQuery,
+  isCancellation,
   log,
   proxyActivities,
   type RetryPolicy,
@@ -25,15 +27,18 @@ export const progressQuery = defineQuery<PipelineProgress>('progress');
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES };
 
-// Heartbeat timeouts are short so a crashed worker's activity moves to another worker within seconds.
+// Heartbeat timeouts are short so a crashed worker's activity moves to another worker within seconds. A
+// cancelled run waits until its activity has really stopped, so nothing is still writing when it ends.
 const { extract, transform, stage } = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
   heartbeatTimeout: '20s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { ...retry, maximumAttempts: 8 },
 });
 const { load } = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
   heartbeatTimeout: '60s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { ...retry, maximumAttempts: 5 },
 });
 const { lastWatermark, alert } = proxyActivities<Activities>({
@@ -151,6 +156,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     upsertMemo({ summary: result });
     return result;
   } catch (err) {
+    if (isCancellation(err)) throw err; // cancelled by someone: not a failure to alert about
     const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     progress.stage = 'failed';
     progress.error = message;

@@ -48,6 +48,8 @@ export async function extractOrders(
   lake: Lake,
   heartbeat: (progress: ExtractProgress) => void,
   resumeFrom?: ExtractProgress,
+  /** Aborts the request in flight when the run is cancelled. */
+  signal?: AbortSignal,
 ): Promise<ExtractResult> {
   const server = isUrl(input.source) ? undefined : await startOrdersApi({ orders: fileStore(path.resolve(input.source)) });
   const baseUrl = server?.url ?? input.source;
@@ -61,6 +63,7 @@ export async function extractOrders(
         limit: input.pageSize,
         cursor: progress.cursor ?? undefined,
         timeoutMs: input.requestTimeoutMs,
+        signal,
       });
       if (page.nextCursor !== null && page.nextCursor === progress.cursor) {
         throw new SourceContractError(`the source returned the same cursor "${page.nextCursor}" again: it would loop forever`);

@@ -14,6 +14,8 @@ export interface PageRequest {
   cursor?: string;
   /** Per-request timeout; a slower answer is a transient failure. */
   timeoutMs: number;
+  /** Cancellation: aborts the request and rethrows the signal's reason, which is not a source failure. */
+  signal?: AbortSignal;
 }
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
@@ -42,9 +44,12 @@ export async function fetchOrdersPage(request: PageRequest): Promise<OrdersPage>
   let response: Response;
   let text: string;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(request.timeoutMs), headers: { accept: 'application/json' } });
+    const timeout = AbortSignal.timeout(request.timeoutMs);
+    const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    response = await fetch(url, { signal, headers: { accept: 'application/json' } });
     text = await response.text();
   } catch (err) {
+    if (request.signal?.aborted) throw request.signal.reason ?? err;
     const reason = (err as Error).name === 'TimeoutError' ? `timed out after ${request.timeoutMs} ms` : (err as Error).message;
     throw new TransientSourceError(`GET ${url}: ${reason}`);
   }
