@@ -15,6 +15,15 @@ import { pipelineStatus } from './client/status';
 import { keepClosedRuns, openTemporal } from './client/temporal';
 import { logger } from './activities/logger';
 
+class UsageError extends Error {}
+
+/** A whole number from a flag, within bounds, or one clear line. */
+function integerFlag(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
 function pipelineOptions(command: Command, withWindow = true): Command {
@@ -70,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--port <n>', 'frontend port', '7233')
     .option('--ui-port <n>', 'Web UI port', '8233')
     .action(async (flags: { db: string; port: string; uiPort: string }) => {
-      const server = await startDevServer({ dbFile: flags.db, port: Number(flags.port), uiPort: Number(flags.uiPort) });
+      const server = await startDevServer({ dbFile: flags.db, port: integerFlag(flags.port, '--port', 1, 65535), uiPort: integerFlag(flags.uiPort, '--ui-port', 1, 65535) });
       const connection = await Connection.connect({ address: server.address });
       await keepClosedRuns(connection, 'default');
       await connection.close();
@@ -113,15 +122,14 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: { orders: string; port: string; host: string; failRate: string; failStatus: string; latencyMs: string }) => {
       const failRate = Number(flags.failRate);
       if (!(failRate >= 0 && failRate <= 1)) throw new UsageError(`--fail-rate must be between 0 and 1, got "${flags.failRate}"`);
-      const failStatus = Number(flags.failStatus);
-      if (!Number.isInteger(failStatus) || failStatus < 400 || failStatus > 599) throw new UsageError(`--fail-status must be an HTTP error status (400-599), got "${flags.failStatus}"`);
+      const failStatus = integerFlag(flags.failStatus, '--fail-status', 400, 599);
       const server = await startOrdersApi({
         orders: fileStore(path.resolve(flags.orders)),
-        port: Number(flags.port),
+        port: integerFlag(flags.port, '--port', 0, 65535),
         host: flags.host,
         failRate,
         failStatus,
-        latencyMs: Number(flags.latencyMs),
+        latencyMs: integerFlag(flags.latencyMs, '--latency-ms', 0, 600_000),
       });
       progressLine(`Orders API on ${server.url}/orders (health: ${server.url}/health)`);
       await new Promise<void>((resolve) => {
@@ -159,7 +167,6 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-class UsageError extends Error {}
 
 /** One line for people: the cause of a failed run, not its wrapper. */
 function describe(err: unknown): string {
