@@ -86,7 +86,7 @@ test('run with an embedded server, then report and status, from a clean director
     since: null,
     watermark: '2025-12-31T23:03:38Z',
   });
-  expect(result.loadId).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/);
+  expect(result.loadId).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{12}$/);
   expect(existsSync(path.join(dataDir, 'warehouse.duckdb'))).toBe(true);
 
   const report = await cli(['report', '--json'], { cwd, env });

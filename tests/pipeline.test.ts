@@ -118,7 +118,7 @@ test('the progress query gives the stage and counts (also after the run); search
   await handle.result();
   expect(await handle.query(progressQuery)).toEqual({
     stage: 'done',
-    loadId: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{8}$/),
+    loadId: expect.stringMatching(/^\d{8}T\d{6}Z-[0-9a-f]{12}$/),
     since: null,
     pages: 10,
     extracted: 1000,
@@ -158,4 +158,12 @@ test('cancelling a run stops its extract at the next heartbeat and sends no aler
   } finally {
     await api.close();
   }
+});
+
+test('runs started in the same second get distinct load ids, so their lake prefixes never mix', async () => {
+  const dirs = [0, 1, 2].map(() => mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-')));
+  const sharedLake = path.join(dirs[0], 'shared-lake');
+  const results = await Promise.all(dirs.map((dir) => run(input(dir, { lake: sharedLake }), `pipeline-same-second-${path.basename(dir)}`)));
+  expect(new Set(results.map((r) => r.loadId)).size).toBe(3);
+  for (const r of results) expect(r).toMatchObject({ extracted: 1000, ordersLoaded: expected.orders_loaded, linesLoaded: expected.fact_lines });
 });

@@ -54,10 +54,13 @@ function maxIso(a: string | null, b: string | null): string | null {
   return formatIso(Math.max(x, y));
 }
 
-/** The load id: sortable by time and readable in the UI, unique per run. */
+/**
+ * The load id: sortable by time, readable in the UI, unique per run. Run ids are UUIDv7, whose leading digits
+ * are a timestamp shared by runs started together: the random tail is what tells them apart.
+ */
 function newLoadId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${workflowInfo().runId.slice(0, 8)}`;
+  return `${stamp}-${workflowInfo().runId.replace(/-/g, '').slice(-12)}`;
 }
 
 function minusSeconds(iso: string, seconds: number): string {

@@ -188,12 +188,20 @@ export function fileStore(path: string): OrdersStore {
           }
           if (inWindow(record, window)) records.push(isArray ? text : JSON.stringify(record));
         }
-        return { records, nextCursor: String(reader.position) };
+        // A full page that ends the stream says so, sparing the client a last, empty page.
+        return { records, nextCursor: atEnd(reader, isArray) ? null : String(reader.position) };
       } finally {
         reader.close();
       }
     },
   };
+}
+
+/** Whether only separators remain: white space (and, in an array, commas) up to `]` or the end of the file. */
+function atEnd(reader: ByteReader, isArray: boolean): boolean {
+  for (let b = reader.peek(); isSpace(b) || (isArray && b === COMMA); b = reader.peek()) reader.next();
+  const b = reader.peek();
+  return b === -1 || (isArray && b === RBRACKET);
 }
 
 /** The next element of the array as text, or null after the closing bracket. */
