@@ -116,7 +116,7 @@ export function redshiftTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Red
     region: value('AWS_REGION'),
   };
   const problems = targetProblems(target, (field) => ENV_NAMES[field] ?? field);
-  if (problems.length) throw new InvalidInputError(`--warehouse redshift is not configured:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length) throw new InvalidInputError(`--warehouse redshift is not configured: ${problems.join('; ')}`);
   for (const key of Object.keys(target) as (keyof RedshiftTarget)[]) if (target[key] === undefined) delete target[key];
   return target as RedshiftTarget;
 }
@@ -168,7 +168,7 @@ export class RedshiftWarehouse implements Warehouse {
 
   constructor(private readonly target: RedshiftTarget) {
     const problems = targetProblems(target, (field) => field);
-    if (problems.length) throw new InvalidInputError(`invalid Redshift target:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    if (problems.length) throw new InvalidInputError(`invalid Redshift target: ${problems.join('; ')}`);
     this.name = `redshift:${target.clusterIdentifier ?? target.workgroupName}/${target.database}`;
     this.client = target.client ?? new RedshiftDataClient(target.region ? { region: target.region } : {});
     this.pollIntervalMs = Math.max(1, target.pollIntervalMs ?? 500);
