@@ -170,12 +170,13 @@ async function main(argv: string[]): Promise<void> {
 
 /** One line for people: the cause of a failed run, not its wrapper. */
 function describe(err: unknown): string {
+  let message = err instanceof Error ? err.message : String(err);
   if (err instanceof WorkflowFailedError) {
     let cause: Error | undefined = err.cause;
     while (cause?.cause instanceof Error) cause = cause.cause;
-    return `the run failed: ${cause?.message ?? err.message}`;
+    message = `the run failed: ${cause?.message ?? err.message}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\n\s*/g, ' '); // a server's error body may span lines
 }
 
 if (require.main === module) {
