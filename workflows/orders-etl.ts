@@ -109,8 +109,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       usersCsv: input.usersCsv,
       productsCsv: input.productsCsv,
     });
-    const { rejectedByReason: _byReason, ...recordCounts } = transformed.counts;
-    const counts = transformed.counts;
+    const { rejectedByReason: _byReason, ...counts } = transformed.counts;
     Object.assign(progress, { orders: counts.orders, lines: counts.lines });
 
     enter('stage');
@@ -129,7 +128,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         sinceTs: since,
         untilTs: input.until ?? null,
         watermark: transformed.watermark,
-        ...recordCounts,
+        ...counts,
       },
     });
 
