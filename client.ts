@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
 import { loadEnvConfig, type EnvConfig } from './client/config';
@@ -12,7 +12,7 @@ import { runReport } from './client/report';
 import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
 import { pipelineStatus } from './client/status';
-import { keepClosedRuns, openTemporal } from './client/temporal';
+import { openTemporal } from './client/temporal';
 import { logger } from './activities/logger';
 
 class UsageError extends Error {}
@@ -80,9 +80,6 @@ async function main(argv: string[]): Promise<void> {
     .option('--ui-port <n>', 'Web UI port', '8233')
     .action(async (flags: { db: string; port: string; uiPort: string }) => {
       const server = await startDevServer({ dbFile: flags.db, port: integerFlag(flags.port, '--port', 1, 65535), uiPort: integerFlag(flags.uiPort, '--ui-port', 1, 65535) });
-      const connection = await Connection.connect({ address: server.address });
-      await keepClosedRuns(connection, 'default');
-      await connection.close();
       progressLine(`Temporal dev server on ${server.address}; Web UI at ${server.uiUrl}; history in ${path.resolve(flags.db)}`);
       progressLine('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -6,13 +5,11 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createTemporalLogger, logger } from './activities/logger';
 
-export const DEFAULT_TASK_QUEUE = 'orders-etl';
-
 export interface WorkerOptions {
   /** Temporal frontend, host:port. */
   address: string;
   namespace?: string;
-  taskQueue?: string;
+  taskQueue: string;
   /** A prebuilt workflow bundle (see client/bundle-workflows.ts); default: the one next to this file, else bundle now. */
   workflowBundlePath?: string;
   /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
@@ -23,7 +20,7 @@ export interface WorkerOptions {
 let runtimeInstalled = false;
 
 /** The Runtime is process-wide and installed once: it routes the SDK's, workflows' and activities' logs into pino. */
-export function installRuntime(sdkMetricsAddress?: string): void {
+function installRuntime(sdkMetricsAddress?: string): void {
   if (runtimeInstalled) return;
   Runtime.install({
     logger: createTemporalLogger(logger),
@@ -52,7 +49,7 @@ export async function createWorker(options: WorkerOptions): Promise<PipelineWork
   const worker = await Worker.create({
     connection,
     namespace,
-    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    taskQueue: options.taskQueue,
     ...workflowSource(options.workflowBundlePath),
     activities: createActivities({ client, namespace, env: options.env }),
     // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.

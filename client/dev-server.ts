@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { ensureS3Server, ensureTemporalCli } from './tools';
 
 /** The custom search attributes the pipeline's workflows set, with their Temporal types. */
@@ -98,6 +99,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     ];
     const server = launch('Temporal dev server', bin, args, process.env, opts.log);
     await server.waitUntil(() => temporalReady(address), address);
+    if (dbFile) await keepClosedRuns(address);
     return { address, uiUrl: opts.headless ? undefined : `http://127.0.0.1:${uiPort}`, namespace: 'default', stop: server.stop };
   });
 }
@@ -138,6 +140,19 @@ async function freePorts(n: number): Promise<number[]> {
   const ports = probes.map((probe) => (probe.address() as net.AddressInfo).port);
   await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))));
   return ports;
+}
+
+/**
+ * A persistent server keeps closed runs for ten years instead of the dev server's one day: the pipelines'
+ * watermarks are read from their completed runs.
+ */
+async function keepClosedRuns(address: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await connection.workflowService.updateNamespace({ namespace: 'default', config: { workflowExecutionRetentionTtl: msToTs(10 * 365 * 86_400_000) } });
+  } finally {
+    await connection.close();
+  }
 }
 
 /** Ready once the default namespace exists and our search attributes are registered (both happen after the frontend opens). */

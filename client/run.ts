@@ -1,6 +1,6 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { ordersEtl } from '../workflows';
-import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
+import { progressQuery, type ordersEtl } from '../workflows';
+import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { formatSummary, progressLine } from './output';
 import type { TemporalSession } from './temporal';
 
@@ -9,12 +9,17 @@ export function runWorkflowId(pipelineId: string, at = new Date()): string {
   return `orders-etl-${pipelineId}-${at.toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z')}`;
 }
 
+/** What every run of a pipeline carries, manual or scheduled: its id to search by, its source and warehouse to show. */
+export function runTags(input: PipelineInput): { searchAttributes: { PipelineId: string[] }; memo: { source: string; warehouse: string } } {
+  return { searchAttributes: { PipelineId: [input.pipelineId] }, memo: { source: input.source, warehouse: input.warehouse } };
+}
+
 /** Reports the run's stage (from its query) and the extract's pages (from its heartbeat) as they change. */
 function watchProgress(handle: WorkflowHandle<typeof ordersEtl>): () => void {
   let last = '';
   const timer = setInterval(async () => {
     try {
-      const progress = await handle.query<PipelineProgress>('progress');
+      const progress = await handle.query(progressQuery);
       let line = `${progress.stage}`;
       if (progress.stage === 'extract') {
         const pending = (await handle.describe()).raw.pendingActivities?.[0];
@@ -40,8 +45,7 @@ export async function startRun(session: TemporalSession, input: PipelineInput): 
     taskQueue: session.taskQueue,
     workflowId: runWorkflowId(input.pipelineId),
     args: [input],
-    searchAttributes: { PipelineId: [input.pipelineId] },
-    memo: { source: input.source, warehouse: input.warehouse },
+    ...runTags(input),
   }) as Promise<WorkflowHandle<typeof ordersEtl>>;
 }
 

@@ -5,7 +5,7 @@ import type { PipelineInput } from '../workflows/types';
 import { parseDuration, type EnvConfig } from './config';
 import { formatSummary, progressLine } from './output';
 import { pipelineInput, type PipelineFlags } from './pipeline-options';
-import { startRun } from './run';
+import { runTags, startRun } from './run';
 import { openTemporal, type TemporalSession } from './temporal';
 
 /**
@@ -62,8 +62,7 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
             args: [incremental],
             taskQueue: session.taskQueue,
             workflowId: `orders-etl-${input.pipelineId}`,
-            memo: { source: input.source, warehouse: input.warehouse },
-            searchAttributes: { PipelineId: [input.pipelineId] },
+            ...runTags(input),
           },
           policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10m' },
           state: { paused: Boolean(flags.paused), note: `pipeline ${input.pipelineId}` },

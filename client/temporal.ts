@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
 import { createWorker } from '../worker';
 import { startDevServer, SEARCH_ATTRIBUTES } from './dev-server';
 import type { EnvConfig } from './config';
@@ -8,16 +7,11 @@ import { progressLine } from './output';
 
 export interface TemporalSession {
   client: Client;
-  namespace: string;
   taskQueue: string;
-  /** Link to a run in the Web UI, when one is known. */
-  uiUrl?: string;
   /** Runs `work`, with an in-process worker polling when the session is embedded. */
   run<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
-
-const TEN_YEARS_MS = 10 * 365 * 86_400_000;
 
 /**
  * A client of `TEMPORAL_ADDRESS`, or, when it is unset, an embedded dev server (free ports, its own SQLite
@@ -31,9 +25,7 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
     await registerSearchAttributes(connection, namespace);
     return {
       client: new Client({ connection, namespace }),
-      namespace,
       taskQueue,
-      uiUrl: config.TEMPORAL_UI_URL,
       run: (work) => work(),
       close: () => connection.close(),
     };
@@ -42,11 +34,9 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
   progressLine('starting an embedded Temporal dev server');
   const server = await startDevServer({ dbFile: path.join(config.ORDERS_ETL_DATA_DIR, 'temporal-embedded.db'), headless: true });
   const connection = await Connection.connect({ address: server.address });
-  await keepClosedRuns(connection, namespace);
   const pipelineWorker = opts.embeddedWorker ? await createWorker({ address: server.address, namespace, taskQueue }) : undefined;
   return {
     client: new Client({ connection, namespace }),
-    namespace,
     taskQueue,
     run: (work) => (pipelineWorker ? pipelineWorker.worker.runUntil(work) : work()),
     close: async () => {
@@ -55,11 +45,6 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
       await server.stop();
     },
   };
-}
-
-/** The dev server keeps closed runs one day by default; watermarks are read from them, so keep them for years. */
-export async function keepClosedRuns(connection: Connection, namespace: string): Promise<void> {
-  await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(TEN_YEARS_MS) } });
 }
 
 /** An external server may not know the pipeline's search attributes yet: add the missing ones. */

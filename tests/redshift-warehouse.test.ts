@@ -28,7 +28,7 @@ const ROLE = 'arn:aws:iam::123456789012:role/orders-etl-copy';
 /** A lake that only knows its addresses: the Redshift loader never reads files itself, COPY does. */
 function s3Lake(root = 's3://lake-bucket/etl'): Lake {
   const unused = () => Promise.reject(new Error('the Redshift loader must not read the lake'));
-  return { location: root, put: unused, putFile: unused, get: unused, getFile: unused, list: unused, uri: (key) => `${root}/${key}` };
+  return { location: root, put: unused, putFile: unused, get: unused, localFile: unused, list: unused, uri: (key) => `${root}/${key}`, keyOf: (uri) => uri.slice(root.length + 1) };
 }
 
 function bookkeeping(loadId = '20240102T030405Z-abcd1234'): LoadBookkeeping {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { LocalLake } from './local-lake';
 import type { Lake } from './lake';
 import { S3Lake } from './s3-lake';
@@ -22,6 +23,5 @@ export function openLake(location: string, env: NodeJS.ProcessEnv = process.env)
 /** Reads a whole file named by a local path or an `s3://bucket/key` URL (reference CSVs). */
 export async function readLocation(location: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
   const m = /^(s3:\/\/[^/]+)\/(.+)$/.exec(location);
-  if (m) return openLake(m[1], env).get(m[2]);
-  return new LocalLake('/').get(location.replace(/^\/+/, ''));
+  return m ? openLake(m[1], env).get(m[2]) : readFile(location);
 }

@@ -12,10 +12,15 @@ export interface Lake {
   /** Uploads a local file (large objects: Parquet), streaming. */
   putFile(key: string, localPath: string): Promise<void>;
   get(key: string): Promise<Buffer>;
-  /** Downloads an object into a local file, streaming. */
-  getFile(key: string, localPath: string): Promise<void>;
+  /**
+   * A local file holding the object, for readers that need a path (DuckDB): a local lake's own file, or a
+   * streamed download into `scratchDir` (its name derived from the key, so keys never collide).
+   */
+  localFile(key: string, scratchDir: string): Promise<string>;
   /** Objects under a key prefix, sorted by key. */
   list(prefix: string): Promise<LakeObject[]>;
   /** The object's full address: a file path locally, `s3://bucket/prefix/key` on S3. */
   uri(key: string): string;
+  /** The key of an address `uri()` made (a manifest entry's, say). */
+  keyOf(uri: string): string;
 }

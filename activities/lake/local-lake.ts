@@ -36,8 +36,12 @@ export class LocalLake implements Lake {
     return readFile(this.uri(key));
   }
 
-  async getFile(key: string, localPath: string): Promise<void> {
-    await pipeline(createReadStream(this.uri(key)), createWriteStream(localPath));
+  async localFile(key: string): Promise<string> {
+    return this.uri(key);
+  }
+
+  keyOf(uri: string): string {
+    return path.relative(this.location, uri).split(path.sep).join('/');
   }
 
   async list(prefix: string): Promise<LakeObject[]> {

@@ -1,4 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -72,8 +73,16 @@ export class S3Lake implements Lake {
     return Buffer.concat(chunks);
   }
 
-  async getFile(key: string, localPath: string): Promise<void> {
-    await pipeline(await this.body(key), createWriteStream(localPath));
+  async localFile(key: string, scratchDir: string): Promise<string> {
+    const file = path.join(scratchDir, key.replace(/\//g, '__'));
+    await pipeline(await this.body(key), createWriteStream(file));
+    return file;
+  }
+
+  keyOf(uri: string): string {
+    const root = this.uri('');
+    if (!uri.startsWith(root)) throw new Error(`${uri} is not in the lake ${this.location}`);
+    return uri.slice(root.length);
   }
 
   async list(prefix: string): Promise<LakeObject[]> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Lake } from '../lake';
 import { STAGED_TABLES, TABLES, sqlType, type Column, type TableName } from '../schema';
+import { sqlLiteral } from '../warehouse/merge-sql';
 
 /**
  * Parquet as Redshift's COPY wants it: the DDL's column order, timestamps INT64 TIMESTAMP_MICROS adjusted to
@@ -24,8 +25,6 @@ export interface StageResult {
   rows: Record<string, number>;
 }
 
-const quote = (text: string): string => `'${text.replace(/'/g, "''")}'`;
-
 /** How one column is written: timestamps as TIMESTAMPTZ, which Parquet marks isAdjustedToUTC. */
 function parquetExpression(column: Column): string {
   return column.type === 'timestamp' ? `CAST(${column.name} AS TIMESTAMPTZ) AS ${column.name}` : column.name;
@@ -37,8 +36,8 @@ export function parquetSelect(table: TableName, jsonFiles: string[]): string {
   if (jsonFiles.length === 0) {
     return `SELECT ${columns.map((c) => `CAST(NULL AS ${sqlType('duckdb', c.type)}) AS ${c.name}`).join(', ')} LIMIT 0`;
   }
-  const types = columns.map((c) => `${c.name}: ${quote(sqlType('duckdb', c.type))}`).join(', ');
-  return `SELECT ${select} FROM read_json([${jsonFiles.map(quote).join(', ')}], format = 'newline_delimited', columns = {${types}})`;
+  const types = columns.map((c) => `${c.name}: ${sqlLiteral(sqlType('duckdb', c.type))}`).join(', ');
+  return `SELECT ${select} FROM read_json([${jsonFiles.map(sqlLiteral).join(', ')}], format = 'newline_delimited', columns = {${types}})`;
 }
 
 export const stagedPrefix = (loadId: string): string => `staged/${loadId}/`;
@@ -61,14 +60,10 @@ export async function stageTables(
       heartbeat(table);
       const parts = await lake.list(`${tablesPrefix}${table}/`);
       const local: string[] = [];
-      for (const part of parts) {
-        const file = path.join(work, `${table}-${path.basename(part.key)}`);
-        await lake.getFile(part.key, file);
-        local.push(file);
-      }
+      for (const part of parts) local.push(await lake.localFile(part.key, work));
       const parquet = path.join(work, `${table}.parquet`);
       const copied = await connection.runAndReadAll(
-        `COPY (${parquetSelect(table, local)}) TO ${quote(parquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+        `COPY (${parquetSelect(table, local)}) TO ${sqlLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
       );
       result.rows[table] = Number(copied.getRows()[0]?.[0] ?? 0);
       const key = `${stagedPrefix(loadId)}${table}/part-000001.parquet`;
@@ -80,7 +75,6 @@ export async function stageTables(
       result.manifests[table] = manifestKey;
       result.files += 1;
       result.bytes += size;
-      for (const file of local) await rm(file, { force: true });
     }
   } finally {
     connection.closeSync();

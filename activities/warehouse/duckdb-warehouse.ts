@@ -42,11 +42,6 @@ export class DuckDbWarehouse implements Warehouse {
     }
   }
 
-  /** Creates the tables when they are missing (the DDL of sql/duckdb, generated from the schema). */
-  async ensureSchema(): Promise<void> {
-    await this.withConnection((c) => c.run(schemaSql('duckdb')).then(() => undefined));
-  }
-
   async query(sql: string): Promise<Row[]> {
     return this.withConnection(async (c) => {
       const reader = await c.runAndReadAll(sql);
@@ -86,19 +81,8 @@ export class DuckDbWarehouse implements Warehouse {
   }
 }
 
-/** The manifest's files as local paths: a local lake's own paths, an S3 lake's downloaded into `work`. */
+/** The manifest's files as local paths: exactly what COPY would read, as DuckDB can open it. */
 async function localFiles(lake: Lake, manifestKey: string, work: string): Promise<string[]> {
   const manifest = JSON.parse((await lake.get(manifestKey)).toString('utf8')) as CopyManifest;
-  const root = lake.uri('');
-  const files: string[] = [];
-  for (const [i, entry] of manifest.entries.entries()) {
-    if (!entry.url.startsWith('s3://')) {
-      files.push(entry.url);
-      continue;
-    }
-    const file = path.join(work, `${path.basename(manifestKey)}-${i}.parquet`);
-    await lake.getFile(entry.url.slice(root.length), file);
-    files.push(file);
-  }
-  return files;
+  return Promise.all(manifest.entries.map((entry) => lake.localFile(lake.keyOf(entry.url), work)));
 }
