@@ -51,3 +51,9 @@ export const NON_RETRYABLE_ERROR_TYPES = [
  * and a retried load resubmits with the same ClientToken, so it never runs twice.
  */
 export class WarehouseThrottledError extends EtlError {}
+
+/**
+ * Another process holds the warehouse file (a DuckDB file is one writer's at a time, across processes). Transient:
+ * the holder lets go (a report, a BI tool, a leftover load), so the open is tried again.
+ */
+export class WarehouseBusyError extends EtlError {}

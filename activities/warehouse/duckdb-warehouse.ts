@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { ReconciliationError, WarehouseLoadError } from '../errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ReconciliationError, WarehouseBusyError, WarehouseLoadError } from '../errors';
 import type { Lake } from '../lake';
 import { STAGED_TABLES, schemaSql } from '../schema';
 import type { CopyManifest } from '../stage/parquet';
@@ -16,9 +17,48 @@ function plain(value: unknown): unknown {
   return value;
 }
 
+/** Open of each file in this process, in turn: each entry settles when the last open queued on it has closed. */
+const openings = new Map<string, Promise<void>>();
+
+/** Whether `promise` settles within `ms`, without leaving a timer behind. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs `work` once every earlier open of `file` in this process has closed. Two DuckDB instances on one file in
+ * one process do not see each other's lock (it is the process's), and the last to close overwrites the other.
+ */
+async function inTurn<T>(file: string, waiting: (step: string) => void, work: () => Promise<T>): Promise<T> {
+  const before = openings.get(file) ?? Promise.resolve();
+  let close!: () => void;
+  const closed = new Promise<void>((resolve) => (close = resolve));
+  const mine = before.then(() => closed);
+  openings.set(file, mine);
+  try {
+    while (!(await settlesWithin(before, 5_000))) waiting(`waiting for another open of ${file} in this worker`);
+    return await work();
+  } finally {
+    close();
+    if (openings.get(file) === mine) openings.delete(file);
+  }
+}
+
+/** DuckDB's error when another process holds the file: `Could not set lock on file "…": Conflicting lock is held in …`. */
+const isHeldElsewhere = (err: unknown): boolean => err instanceof Error && err.message.includes('Could not set lock on file');
+
+/** How long a read-only query waits for another process to let go of the file before it gives up. */
+const QUERY_WAIT_MS = 60_000;
+
 /**
  * The embedded warehouse. The file is opened for one load or one query and closed again, so reports, BI tools
- * and other processes can read it between loads.
+ * and other processes can read it between loads; while another process holds it, an open waits its turn.
  */
 export class DuckDbWarehouse implements Warehouse {
   readonly name: string;
@@ -28,17 +68,38 @@ export class DuckDbWarehouse implements Warehouse {
     this.name = `duckdb:${this.file}`;
   }
 
-  private async withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>, readOnly = false): Promise<T> {
-    if (!readOnly) await mkdir(path.dirname(this.file), { recursive: true });
-    const instance = await DuckDBInstance.create(this.file, readOnly ? { access_mode: 'READ_ONLY' } : {});
-    const connection = await instance.connect();
-    try {
-      // Staged TIMESTAMPTZ columns become TIMESTAMP through the session time zone: it must be UTC, not the machine's.
-      await connection.run("SET TimeZone = 'UTC'");
-      return await work(connection);
-    } finally {
-      connection.closeSync();
-      instance.closeSync();
+  /**
+   * `waiting` is told, every few seconds, why the open is not done yet; a load's heartbeat, which also ends the
+   * wait when the load is cancelled. A query waits at most QUERY_WAIT_MS for another process.
+   */
+  private async withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>, opts: { readOnly: boolean; waiting: (step: string) => void }): Promise<T> {
+    if (!opts.readOnly) await mkdir(path.dirname(this.file), { recursive: true });
+    return inTurn(this.file, opts.waiting, async () => {
+      const instance = await this.open(opts);
+      const connection = await instance.connect();
+      try {
+        // Staged TIMESTAMPTZ columns become TIMESTAMP through the session time zone: it must be UTC, not the machine's.
+        await connection.run("SET TimeZone = 'UTC'");
+        return await work(connection);
+      } finally {
+        connection.closeSync();
+        instance.closeSync();
+      }
+    });
+  }
+
+  private async open(opts: { readOnly: boolean; waiting: (step: string) => void }): Promise<DuckDBInstance> {
+    const giveUpAt = opts.readOnly ? Date.now() + QUERY_WAIT_MS : Infinity;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await DuckDBInstance.create(this.file, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
+      } catch (err) {
+        if (!isHeldElsewhere(err)) throw err;
+        const message = (err as Error).message;
+        if (Date.now() >= giveUpAt) throw new WarehouseBusyError(`${this.name} is held by another process: ${message}`);
+        opts.waiting(`waiting for another process to let go of ${this.file}: ${message}`);
+        await sleep(Math.min(100 * 2 ** attempt, 5_000));
+      }
     }
   }
 
@@ -46,7 +107,7 @@ export class DuckDbWarehouse implements Warehouse {
     return this.withConnection(async (c) => {
       const reader = await c.runAndReadAll(sql);
       return reader.getRowObjects().map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, plain(v)])));
-    }, true);
+    }, { readOnly: true, waiting: () => undefined });
   }
 
   async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
@@ -74,7 +135,7 @@ export class DuckDbWarehouse implements Warehouse {
           if (err instanceof ReconciliationError) throw err;
           throw new WarehouseLoadError(`DuckDB load ${b.loadId} failed: ${(err as Error).message}`);
         }
-      });
+      }, { readOnly: false, waiting: heartbeat });
     } finally {
       await rm(work, { recursive: true, force: true });
     }
