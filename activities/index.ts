@@ -9,6 +9,7 @@ import { transformOrders, type TransformInput, type TransformResult } from './tr
 import { sendAlert, type AlertInput } from './alert/alert';
 import { metrics } from './metrics';
 import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
+import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 
 export interface ActivityDeps {
   /** For the watermark look-up: the pipeline's earlier runs are in Temporal's visibility store. */
@@ -84,6 +85,18 @@ export function createActivities(deps: ActivityDeps) {
       metrics.recordsLoaded.inc(outcome.linesLoaded);
       metrics.runs.inc({ status: 'loaded' });
       return outcome;
+    },
+
+    /** Queues the calling run's load on its warehouse's lock (a local activity of the pipeline workflow). */
+    async requestWarehouseLock(input: { warehouse: string; pipelineId: string; loadId: string }) {
+      const { info } = Context.current();
+      const load = { ...info.workflowExecution, pipelineId: input.pipelineId, loadId: input.loadId };
+      return requestLock(deps.client, openWarehouse(input.warehouse, env).name, info.taskQueue, load);
+    },
+
+    /** For the warehouse lock: whether its holder still runs. */
+    async isRunOpen(run: { workflowId: string; runId: string }): Promise<boolean> {
+      return isRunOpen(deps.client, run);
     },
 
     /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */

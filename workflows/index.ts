@@ -1,1 +1,2 @@
 export { ordersEtl, progressQuery } from './orders-etl';
+export { warehouseLock } from './warehouse-lock';

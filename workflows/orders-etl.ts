@@ -15,7 +15,8 @@ import {
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
 import { formatIso, parseIsoDateTime } from '../activities/transform/time';
-import type { PipelineInput, PipelineProgress, PipelineResult } from './types';
+import type { PipelineInput, PipelineProgress, PipelineResult, WarehouseLoad } from './types';
+import { withWarehouseLock } from './warehouse-lock';
 
 /**
  * One run of the pipeline: extract → transform → stage → load, exchanging lake keys only (payloads stay tiny).
@@ -115,21 +116,29 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     enter('stage');
     const staged = await stage({ loadId, lake: input.lake, tablesPrefix: transformed.tablesPrefix });
 
-    enter('load');
-    const outcome = await load({
-      lake: input.lake,
-      warehouse: input.warehouse,
-      manifests: staged.manifests,
-      bookkeeping: {
-        loadId,
-        pipelineId: input.pipelineId,
-        source: input.source,
-        startedAt,
-        sinceTs: since,
-        untilTs: input.until ?? null,
-        watermark: transformed.watermark,
-        ...counts,
-      },
+    // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
+    const waiting = (heldBy: WarehouseLoad) => {
+      enter('waiting');
+      progress.heldBy = heldBy;
+    };
+    const outcome = await withWarehouseLock({ warehouse: input.warehouse, pipelineId: input.pipelineId, loadId }, waiting, () => {
+      enter('load');
+      delete progress.heldBy;
+      return load({
+        lake: input.lake,
+        warehouse: input.warehouse,
+        manifests: staged.manifests,
+        bookkeeping: {
+          loadId,
+          pipelineId: input.pipelineId,
+          source: input.source,
+          startedAt,
+          sinceTs: since,
+          untilTs: input.until ?? null,
+          watermark: transformed.watermark,
+          ...counts,
+        },
+      });
     });
 
     const result: PipelineResult = {

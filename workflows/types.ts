@@ -43,14 +43,25 @@ export interface PipelineResult {
   finishedAt: string;
 }
 
+/** A run's load, as the warehouse's lock queues it and as a waiting run's progress shows the holder. */
+export interface WarehouseLoad {
+  workflowId: string;
+  runId: string;
+  pipelineId: string;
+  loadId: string;
+}
+
 /** Live progress, answered by the workflow's `progress` query. */
 export interface PipelineProgress {
-  stage: 'starting' | 'extract' | 'transform' | 'stage' | 'load' | 'done' | 'failed';
+  /** `waiting`: staged, waiting for the load holding the warehouse (`heldBy`) to finish. */
+  stage: 'starting' | 'extract' | 'transform' | 'stage' | 'waiting' | 'load' | 'done' | 'failed';
   loadId: string;
   since: string | null;
   pages?: number;
   extracted?: number;
   orders?: number;
   lines?: number;
+  /** While `waiting`: the load that holds the warehouse. */
+  heldBy?: WarehouseLoad;
   error?: string;
 }
