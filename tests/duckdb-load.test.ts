@@ -11,6 +11,7 @@ import { STAGED_TABLES, TABLES, columnNames, type ColumnType } from '../activiti
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { ReconciliationError } from '../activities/errors';
 import type { TransformResult } from '../activities/transform/transform';
+import { holdDuckDbFile } from './support/duckdb-holder';
 import { dumpSql, dumpStar, loadPrepared, prepareLoad, reference, runLoad, tempDir, type RunOptions } from './support/rules-pipeline';
 
 let dir: string;
@@ -317,3 +318,62 @@ describe('load: money, bookkeeping and the merge of §4.6', () => {
     expect((await products())[1]).toEqual({ sku: 'Q', name: 'Quince', category: 'fruit', price: '2.50', is_inferred: 'false' });
   });
 });
+
+describe('one warehouse file, one writer at a time', () => {
+  const LOAD_B: unknown[] = [
+    order('o1', '2025-10-01T12:00:00Z', [{ sku: 'Z', qty: 5, price: '0.10' }], { amount: '0.50' }),
+    order('o3', '2025-10-02T10:00:00Z', [{ sku: 'A', qty: 3, price: 2 }], { user_id: 'u3' }),
+  ];
+
+  test('two loads at once through two objects on one file both land, as if one after the other', async () => {
+    const file = path.join(dir, 'warehouse.duckdb');
+    const runs = { LA: LOAD_A, LB: LOAD_B };
+    const prepared = { LA: await prepareLoad({ lake, warehouse, loadId: 'LA', records: LOAD_A }), LB: await prepareLoad({ lake, warehouse, loadId: 'LB', records: LOAD_B }) };
+    const concurrent = await Promise.all(
+      (['LA', 'LB'] as const).map((id) => loadPrepared({ lake, warehouse: new DuckDbWarehouse(file), loadId: id, records: runs[id] }, prepared[id])),
+    );
+    const order = (await warehouse.query('SELECT load_id FROM etl_loads ORDER BY finished_at')).map((r) => r.load_id as 'LA' | 'LB');
+    expect([...order].sort()).toEqual(['LA', 'LB']);
+
+    // The same two loads one after the other, in the order they committed, into another file.
+    const sequential = new DuckDbWarehouse(path.join(dir, 'sequential.duckdb'));
+    const outcomes: Record<string, unknown> = {};
+    for (const id of order) outcomes[id] = (await loadPrepared({ lake, warehouse: sequential, loadId: id, records: runs[id] }, prepared[id])).outcome;
+    expect({ LA: concurrent[0].outcome, LB: concurrent[1].outcome }).toEqual(outcomes);
+    expect(await dumpStar(warehouse)).toEqual(await dumpStar(sequential));
+    expect((await dumpStar(warehouse)).fact_sales.map((r) => [r.order_id, r.sku])).toEqual([['o1', 'Z'], ['o2', 'A'], ['o3', 'A']]);
+  });
+
+  test('a file another process holds is waited for, and the load lands once it lets go', async () => {
+    const file = path.join(dir, 'warehouse.duckdb');
+    await load('LA', LOAD_A);
+    const prepared = await prepareLoad({ lake, warehouse, loadId: 'LB', records: LOAD_B });
+    const holder = await holdDuckDbFile(file);
+    const steps: string[] = [];
+    const { rejectedByReason: _byReason, ...counts } = prepared.transform.counts;
+    const loading = warehouse.load(
+      {
+        lake,
+        manifests: prepared.stage.manifests,
+        bookkeeping: { loadId: 'LB', pipelineId: 'test-pipeline', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: null, untilTs: null, watermark: prepared.transform.watermark, ...counts },
+      },
+      (step) => steps.push(step),
+    );
+    try {
+      await eventually(() => steps.length >= 3);
+    } finally {
+      await holder.release();
+    }
+    expect(await loading).toEqual({ ordersLoaded: 2, ordersKept: 0, linesLoaded: 2 });
+    expect(steps[0]).toBe(`waiting for another process to let go of ${file}: IO Error: Could not set lock on file "${file}": Conflicting lock is held in ${process.execPath} (PID ${holder.pid}). See also https://duckdb.org/docs/stable/connect/concurrency`);
+    expect(await warehouse.query('SELECT load_id FROM etl_loads ORDER BY load_id')).toEqual([{ load_id: 'LA' }, { load_id: 'LB' }]);
+  });
+});
+
+async function eventually(done: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`not done after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

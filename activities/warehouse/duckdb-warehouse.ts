@@ -50,8 +50,11 @@ async function inTurn<T>(file: string, waiting: (step: string) => void, work: ()
   }
 }
 
-/** DuckDB's error when another process holds the file: `Could not set lock on file "…": Conflicting lock is held in …`. */
-const isHeldElsewhere = (err: unknown): boolean => err instanceof Error && err.message.includes('Could not set lock on file');
+/**
+ * DuckDB's error when another process holds the file: `Could not set lock on file "…": Conflicting lock is held in …`.
+ * By its message: the native error need not be an `instanceof Error` of this realm (e.g. under jest).
+ */
+const isHeldElsewhere = (err: unknown): boolean => String((err as { message?: unknown } | null)?.message).includes('Could not set lock on file');
 
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
