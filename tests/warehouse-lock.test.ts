@@ -196,3 +196,31 @@ test('a run waiting for the warehouse says who holds it; a holder terminated mid
   expect(loads).toContain(result.loadId);
   expect(loads.filter((id) => id !== result.loadId).length).toBeLessThanOrEqual(1);
 });
+
+test('a run cancelled while it waits leaves the queue; the runs behind it still load in turn', async () => {
+  const file = path.join(dir, 'cancelled.duckdb');
+  const holder = await holdDuckDbFile(file);
+  holders.push(holder);
+  const lock = client.workflow.getHandle(warehouseLockId(`duckdb:${file}`));
+  const h1 = await start(input(sources[0], file));
+  await eventually('the first run to hold the warehouse', 60_000, async () => ((await h1.query(progressQuery)).stage === 'load' ? true : undefined));
+  const h2 = await start(input(sources[1], file));
+  await eventually('the second run to queue', 60_000, async () => ((await lock.query(lockStateQuery)).queue.length === 1 ? true : undefined));
+  const h3 = await start(input(sources[2], file));
+  await eventually('the third run to queue', 60_000, async () => ((await lock.query(lockStateQuery)).queue.length === 2 ? true : undefined));
+  expect((await lock.query(lockStateQuery)).queue.map((r) => r.workflowId)).toEqual([h2.workflowId, h3.workflowId]);
+
+  await h2.cancel();
+  await expect(h2.result()).rejects.toThrow('Workflow execution cancelled');
+  expect(await lock.query(lockStateQuery)).toEqual({
+    holder: expect.objectContaining({ runId: h1.firstExecutionRunId }),
+    queue: [expect.objectContaining({ runId: h3.firstExecutionRunId })],
+    served: [h2.firstExecutionRunId],
+  });
+
+  await holder.release();
+  const [r1, r3] = [await h1.result(), await h3.result()];
+  await expectOneAfterTheOther([h1.workflowId, h3.workflowId]);
+  expect(await new DuckDbWarehouse(file).query('SELECT load_id FROM etl_loads ORDER BY finished_at')).toEqual([{ load_id: r1.loadId }, { load_id: r3.loadId }]);
+  expect(await lock.query(lockStateQuery)).toEqual({ holder: null, queue: [], served: [h2, h1, h3].map((h) => h.firstExecutionRunId) });
+});

@@ -11,6 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
 import type { WarehouseLoad } from './types';
 
 /**
@@ -43,8 +44,13 @@ const ASK_AGAIN = '30s';
 const SERVED_KEPT = 100;
 const MAX_HISTORY = 2_000;
 
-// Local activities: quick calls to Temporal itself, run by the worker that runs the workflow.
-const { isRunOpen, requestWarehouseLock } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumInterval: '10s' } });
+// Local activities: quick calls to Temporal itself, run by the worker that runs the workflow. A request that
+// cannot be made fails the run (e.g. a bad warehouse); a holder that cannot be looked up is asked about again later.
+const { requestWarehouseLock } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { maximumInterval: '10s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+});
+const { isRunOpen } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 3 } });
 
 export async function warehouseLock(state: LockState = { holder: null, queue: [], served: [] }): Promise<void> {
   const known = (runId: string) => state.holder?.runId === runId || state.queue.some((r) => r.runId === runId) || state.served.includes(runId);
@@ -62,7 +68,7 @@ export async function warehouseLock(state: LockState = { holder: null, queue: []
   while (workflowInfo().historyLength < MAX_HISTORY && !workflowInfo().continueAsNewSuggested) {
     const holder = state.holder;
     if (holder) {
-      if (!(await condition(() => state.holder !== holder, HOLDER_CHECK)) && !(await isRunOpen(holder))) {
+      if (!(await condition(() => state.holder !== holder, HOLDER_CHECK)) && !(await isRunOpen(holder).catch(() => true))) {
         log.warn('the warehouse lock holder ended without releasing it: letting the next load in', { ...holder });
         done(holder.runId);
       }
