@@ -8,7 +8,7 @@ import { warehouseLockId } from '../activities/warehouse/warehouse-lock';
 import { pipelineIdOf } from '../client/pipeline-options';
 import { generateDataset } from '../sample_data/generate';
 import { progressQuery } from '../workflows';
-import { lockStateQuery } from '../workflows/warehouse-lock';
+import { lockRequestSignal, lockStateQuery } from '../workflows/warehouse-lock';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { spawnWorkerProcess, type WorkerProcess } from './support/durability-worker';
 import { holdDuckDbFile, type DuckDbHolder } from './support/duckdb-holder';
@@ -223,4 +223,33 @@ test('a run cancelled while it waits leaves the queue; the runs behind it still 
   await expectOneAfterTheOther([h1.workflowId, h3.workflowId]);
   expect(await new DuckDbWarehouse(file).query('SELECT load_id FROM etl_loads ORDER BY finished_at')).toEqual([{ load_id: r1.loadId }, { load_id: r3.loadId }]);
   expect(await lock.query(lockStateQuery)).toEqual({ holder: null, queue: [], served: [h2, h1, h3].map((h) => h.firstExecutionRunId) });
+});
+
+test('the lock continues as new when its history grows, carrying its queue in order', async () => {
+  const file = path.join(dir, 'long-history.duckdb');
+  const holder = await holdDuckDbFile(file);
+  holders.push(holder);
+  const lock = client.workflow.getHandle(warehouseLockId(`duckdb:${file}`));
+  const h1 = await start(input(sources[0], file));
+  await eventually('the first run to hold the warehouse', 60_000, async () => ((await h1.query(progressQuery)).stage === 'load' ? true : undefined));
+  const { runId: firstLockRun } = await lock.describe();
+  // Requests of runs that no longer exist: each costs the lock a failed grant, enough of them a long history.
+  const gone = Array.from({ length: 300 }, (_, i) => ({ workflowId: `gone-${i}`, runId: randomUUID(), pipelineId: 'gone', loadId: `gone-${i}` }));
+  await Promise.all(gone.map((request) => lock.signal(lockRequestSignal, request)));
+  const h2 = await start(input(sources[1], file));
+  const queued = await eventually('the second run to queue behind them', 60_000, async () => {
+    const { queue } = await lock.query(lockStateQuery);
+    return queue.length === gone.length + 1 ? queue.map((r) => r.runId) : undefined;
+  });
+  expect(queued.at(-1)).toBe(h2.firstExecutionRunId);
+
+  await holder.release();
+  const [r1, r2] = [await h1.result(), await h2.result()];
+  await expectOneAfterTheOther([h1.workflowId, h2.workflowId]);
+  expect(await new DuckDbWarehouse(file).query('SELECT load_id FROM etl_loads ORDER BY finished_at')).toEqual([{ load_id: r1.loadId }, { load_id: r2.loadId }]);
+  const { runId: lastLockRun, historyLength } = await lock.describe();
+  expect(lastLockRun).not.toBe(firstLockRun);
+  expect(historyLength).toBeLessThan(1_000);
+  // Every request was served in arrival order, across the runs of the lock (each keeps the latest 100).
+  expect((await lock.query(lockStateQuery)).served).toEqual(queued.slice(-100));
 });

@@ -42,7 +42,7 @@ const IDLE = '2m';
 /** How often a waiting run asks again: a lock terminated by hand is started again, and the holder shown is fresh. */
 const ASK_AGAIN = '30s';
 const SERVED_KEPT = 100;
-const MAX_HISTORY = 2_000;
+const MAX_HISTORY = 1_000;
 
 // Local activities: quick calls to Temporal itself, run by the worker that runs the workflow. A request that
 // cannot be made fails the run (e.g. a bad warehouse); a holder that cannot be looked up is asked about again later.
