@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { createWorker, type PipelineWorker } from '../worker';
 import { DatabaseInUseError, startDevServer, SEARCH_ATTRIBUTES, type DevServer } from './dev-server';
 import type { EnvConfig } from './config';
@@ -43,6 +43,8 @@ export async function openTemporal(config: EnvConfig, opts: { embeddedWorker: bo
   const taskQueue = `${config.TEMPORAL_TASK_QUEUE}-${randomUUID().slice(0, 8)}`;
   let pipelineWorker: PipelineWorker | undefined;
   const close = async () => {
+    // Best effort: what this fails to end, the next session terminates at its start.
+    await endSessionWorkflows(client, taskQueue).catch(() => undefined);
     await pipelineWorker?.close();
     await connection.close();
     await server.stop();
@@ -79,12 +81,23 @@ async function startEmbeddedServer(dbFile: string): Promise<DevServer> {
  * one that was killed: its worker is gone and nothing would ever end it. Terminated, whatever its type.
  */
 async function terminateLeftovers(client: Client): Promise<void> {
-  const leftovers = [];
-  for await (const execution of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) leftovers.push(execution);
-  for (const execution of leftovers) {
-    await client.workflow.getHandle(execution.workflowId, execution.runId).terminate('left running by an earlier embedded orders-etl session that was interrupted');
-    progressLine(`terminated ${execution.workflowId} (${execution.type}), left running by an earlier session`);
-  }
+  const ended = await terminateAll(client, `ExecutionStatus = 'Running'`, 'left running by an earlier embedded orders-etl session that was interrupted');
+  for (const execution of ended) progressLine(`terminated ${execution.workflowId} (${execution.type}), left running by an earlier session`);
+}
+
+/**
+ * Once the session's worker has stopped, nothing would run what is still open on its task queue (e.g. a
+ * warehouse lock waiting out its idle time): it ends with the session.
+ */
+async function endSessionWorkflows(client: Client, taskQueue: string): Promise<void> {
+  await terminateAll(client, `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`, 'its embedded orders-etl session ended');
+}
+
+async function terminateAll(client: Client, query: string, reason: string): Promise<WorkflowExecutionInfo[]> {
+  const found: WorkflowExecutionInfo[] = [];
+  for await (const execution of client.workflow.list({ query })) found.push(execution); // all first: terminating changes the listing
+  for (const execution of found) await client.workflow.getHandle(execution.workflowId, execution.runId).terminate(reason);
+  return found;
 }
 
 /** An external server may not know the pipeline's search attributes yet: add the missing ones. */

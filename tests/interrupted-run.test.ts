@@ -107,8 +107,11 @@ test('Ctrl-C cancels an embedded run and exits 130 leaving nothing behind; the n
   const [, nextWorkflowId] = /started (orders-etl-\S+) \(pipeline/.exec(next.stderr)!;
   expect(processesUsing(dataDir)).toEqual([]);
 
-  const statuses = await withEmbeddedHistory(dataDir, (client) => statusesIn(client, `WorkflowType = 'ordersEtl'`));
+  const [statuses, running] = await withEmbeddedHistory(dataDir, (client) =>
+    Promise.all([statusesIn(client, `WorkflowType = 'ordersEtl'`), statusesIn(client, `ExecutionStatus = 'Running'`)]),
+  );
   expect(statuses).toEqual({ [workflowId]: 'CANCELLED', [nextWorkflowId]: 'COMPLETED' });
+  expect(running).toEqual({}); // a session leaves nothing open behind it, not even a warehouse lock
 });
 
 test('SIGTERM exits 143; a second signal stops waiting for the cancellation and terminates the run', async () => {
