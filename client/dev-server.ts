@@ -25,7 +25,10 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export interface DevServerOptions {
-  /** SQLite file that keeps workflows and schedules across restarts; in memory (lost on stop) when omitted. */
+  /**
+   * SQLite file that keeps workflows and schedules across restarts; in memory (lost on stop) when omitted.
+   * One server at a time: `<dbFile>.lock` is held while it runs, and a second start throws DatabaseInUseError.
+   */
   dbFile?: string;
   /** Frontend gRPC port (what `TEMPORAL_ADDRESS` points at); a free port when omitted. */
   port?: number;
