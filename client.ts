@@ -6,6 +6,7 @@ import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
 import { loadEnvConfig, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
+import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
 import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
 import { runReport } from './client/report';
@@ -63,12 +64,18 @@ async function main(argv: string[]): Promise<void> {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
-      const session = await openTemporal(cfg, { embeddedWorker: true });
+      // From here on a signal is handled, not fatal: the run is cancelled and the embedded server stopped.
+      const interrupts = new Interrupts();
       try {
-        const result = await session.run(() => runAndWait(session, input));
-        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatRunSummary(result));
+        const session = await openTemporal(cfg, { embeddedWorker: true });
+        try {
+          const result = await session.run(() => runAndWait(session, input, interrupts));
+          process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatRunSummary(result));
+        } finally {
+          await session.close();
+        }
       } finally {
-        await session.close();
+        interrupts.dispose();
       }
     });
 
@@ -184,7 +191,7 @@ if (require.main === module) {
       if (typeof code === 'string' && code.startsWith('commander.')) process.exit((err as { exitCode: number }).exitCode);
       process.stderr.write(`orders-etl: ${describe(err)}\n`);
       if (process.env.ORDERS_ETL_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-      process.exit(1);
+      process.exit(err instanceof Interrupted ? err.exitCode : 1);
     },
   );
 }

@@ -15,16 +15,29 @@ export interface WorkerOptions {
   /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
   sdkMetricsAddress?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * For a worker inside a command that handles SIGINT/SIGTERM itself (the embedded `run`): the Runtime does not
+   * shut the worker down on a signal, a cancellation reaches a running activity within two seconds (the SDK
+   * otherwise sends heartbeats, which bring it, at most every 80% of the heartbeat timeout), and the SDK core
+   * logs only its errors.
+   */
+  inProcess?: boolean;
 }
 
 let runtimeInstalled = false;
 
 /** The Runtime is process-wide and installed once: it routes the SDK's, workflows' and activities' logs into pino. */
-function installRuntime(sdkMetricsAddress?: string): void {
+function installRuntime(sdkMetricsAddress?: string, inProcess = false): void {
   if (runtimeInstalled) return;
   Runtime.install({
     logger: createTemporalLogger(logger),
-    telemetryOptions: sdkMetricsAddress ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : undefined,
+    ...(inProcess ? { shutdownSignals: [] } : {}),
+    telemetryOptions: {
+      // The SDK core's own logs go to pino too (else it prints them on stdout, where --json goes). Inside a
+      // command only its errors: its warnings are about tasks of a run the command itself just terminated.
+      logging: { forward: {}, ...(inProcess ? { filter: { core: 'ERROR', other: 'ERROR' } } : {}) },
+      ...(sdkMetricsAddress ? { metrics: { prometheus: { bindAddress: sdkMetricsAddress } } } : {}),
+    },
   });
   runtimeInstalled = true;
 }
@@ -41,7 +54,7 @@ export interface PipelineWorker {
 }
 
 export async function createWorker(options: WorkerOptions): Promise<PipelineWorker> {
-  installRuntime(options.sdkMetricsAddress);
+  installRuntime(options.sdkMetricsAddress, options.inProcess);
   const namespace = options.namespace ?? 'default';
   const connection = await NativeConnection.connect({ address: options.address });
   const clientConnection = await Connection.connect({ address: options.address });
@@ -54,6 +67,7 @@ export async function createWorker(options: WorkerOptions): Promise<PipelineWork
     activities: createActivities({ client, namespace, env: options.env }),
     // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.
     maxConcurrentActivityTaskExecutions: 4,
+    ...(options.inProcess ? { maxHeartbeatThrottleInterval: '2s' } : {}),
   });
   return {
     worker,

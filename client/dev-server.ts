@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
+import { acquireFileLock, LockHeldError, type FileLock } from './file-lock';
 import { ensureS3Server, ensureTemporalCli } from './tools';
 
 /** The custom search attributes the pipeline's workflows set, with their Temporal types. */
@@ -24,7 +25,10 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 export interface DevServerOptions {
-  /** SQLite file that keeps workflows and schedules across restarts; in memory (lost on stop) when omitted. */
+  /**
+   * SQLite file that keeps workflows and schedules across restarts; in memory (lost on stop) when omitted.
+   * One server at a time: `<dbFile>.lock` is held while it runs, and a second start throws DatabaseInUseError.
+   */
   dbFile?: string;
   /** Frontend gRPC port (what `TEMPORAL_ADDRESS` points at); a free port when omitted. */
   port?: number;
@@ -71,6 +75,14 @@ export class ServerStartError extends Error {
   }
 }
 
+/** Another dev server (started by the process `pid`) keeps its history in the same SQLite file. */
+export class DatabaseInUseError extends Error {
+  constructor(readonly dbFile: string, readonly pid: number) {
+    super(`${dbFile} is in use by another Temporal dev server of orders-etl (pid ${pid})`);
+    this.name = new.target.name;
+  }
+}
+
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const START_ATTEMPTS = 3;
@@ -79,6 +91,32 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const bin = await ensureTemporalCli();
   const dbFile = opts.dbFile && path.resolve(opts.dbFile);
   if (dbFile) fs.mkdirSync(path.dirname(dbFile), { recursive: true });
+  // Two servers on one SQLite file corrupt each other's transactions: the file is locked while its server lives.
+  const lock = dbFile ? lockDatabase(dbFile) : undefined;
+  try {
+    const server = await launchDevServer(bin, dbFile, opts, lock);
+    return {
+      ...server,
+      stop: async () => {
+        await server.stop();
+        lock?.release();
+      },
+    };
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+function lockDatabase(dbFile: string): FileLock {
+  try {
+    return acquireFileLock(`${dbFile}.lock`);
+  } catch (err) {
+    throw err instanceof LockHeldError ? new DatabaseInUseError(dbFile, err.pid) : err;
+  }
+}
+
+async function launchDevServer(bin: string, dbFile: string | undefined, opts: DevServerOptions, lock: FileLock | undefined): Promise<DevServer> {
   return withPortRetries([opts.port, opts.uiPort], async () => {
     const [freeGrpc, freeUi, httpPort, metricsPort] = await freePorts(4);
     const port = opts.port ?? freeGrpc;
@@ -98,8 +136,13 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       ...(opts.headless ? ['--headless'] : ['--ui-port', String(uiPort)]),
     ];
     const server = launch('Temporal dev server', bin, args, process.env, opts.log);
+    // The server's process holds the file too: after a crash of this process it lives until its watchdog stops it.
+    if (server.pid !== undefined) lock?.addHolder(server.pid);
     await server.waitUntil(() => temporalReady(address), address);
-    if (dbFile) await keepClosedRuns(address);
+    if (dbFile) await keepClosedRuns(address).catch(async (err: unknown) => {
+      await server.stop();
+      throw err;
+    });
     return { address, uiUrl: opts.headless ? undefined : `http://127.0.0.1:${uiPort}`, namespace: 'default', stop: server.stop };
   });
 }
@@ -256,5 +299,5 @@ function launch(name: string, bin: string, args: string[], env: NodeJS.ProcessEn
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  return { waitUntil, stop };
+  return { pid: child.pid, waitUntil, stop };
 }

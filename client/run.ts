@@ -1,6 +1,8 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledFailure, TerminatedFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { progressQuery, type ordersEtl } from '../workflows';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
+import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
 import { formatSummary, progressLine } from './output';
 import type { TemporalSession } from './temporal';
 
@@ -14,30 +16,51 @@ export function runTags(input: PipelineInput): { searchAttributes: { PipelineId:
   return { searchAttributes: { PipelineId: [input.pipelineId] }, memo: { source: input.source, warehouse: input.warehouse } };
 }
 
-/** Reports the run's stage (from its query) and the extract's pages (from its heartbeat) as they change. */
-function watchProgress(handle: WorkflowHandle<typeof ordersEtl>): () => void {
-  let last = '';
-  const timer = setInterval(async () => {
-    try {
-      const progress = await handle.query(progressQuery);
-      let line = `${progress.stage}`;
-      if (progress.stage === 'extract') {
-        const pending = (await handle.describe()).raw.pendingActivities?.[0];
-        const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (payload) {
-          const detail = JSON.parse(Buffer.from(payload).toString('utf8')) as { pages?: number; records?: number };
-          line += `: ${detail.pages ?? 0} pages, ${detail.records ?? 0} records`;
-        }
-        if (pending?.attempt && pending.attempt > 1) line += ` (attempt ${pending.attempt}: ${pending.lastFailure?.message ?? ''})`;
-      } else if (progress.extracted !== undefined) {
-        line += `: ${progress.extracted} records extracted`;
-      }
-      if (line !== last) progressLine((last = line));
-    } catch {
-      // The run may not have started its first task yet; the next tick asks again.
+/** The run's stage (from its query) and the extract's pages (from its heartbeat), as one line. */
+async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<string> {
+  const progress = await handle.query(progressQuery);
+  let line = `${progress.stage}`;
+  if (progress.stage === 'extract') {
+    const pending = (await handle.describe()).raw.pendingActivities?.[0];
+    const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
+    if (payload) {
+      const detail = JSON.parse(Buffer.from(payload).toString('utf8')) as { pages?: number; records?: number };
+      line += `: ${detail.pages ?? 0} pages, ${detail.records ?? 0} records`;
     }
-  }, 500);
-  return () => clearInterval(timer);
+    if (pending?.attempt && pending.attempt > 1) line += ` (attempt ${pending.attempt}: ${pending.lastFailure?.message ?? ''})`;
+  } else if (progress.extracted !== undefined) {
+    line += `: ${progress.extracted} records extracted`;
+  }
+  return line;
+}
+
+/**
+ * Reports progress as it changes, until stopped. Stopping aborts the request in flight and waits for it, so no
+ * call (or its retry) is left to hit a connection that is closed next.
+ */
+function watchProgress(handle: WorkflowHandle<typeof ordersEtl>): { stop(): Promise<void> } {
+  const stopped = new AbortController();
+  let request = new AbortController();
+  const watching = (async () => {
+    let last = '';
+    while (!stopped.signal.aborted) {
+      request = new AbortController();
+      try {
+        const line = await handle.client.connection.withAbortSignal(request.signal, () => progressOf(handle));
+        if (line !== last && !stopped.signal.aborted) progressLine((last = line));
+      } catch {
+        // The run may not have started its first task yet; the next tick asks again.
+      }
+      await sleep(500, undefined, { signal: stopped.signal }).catch(() => undefined);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped.abort();
+      request.abort();
+      await watching;
+    },
+  };
 }
 
 export async function startRun(session: TemporalSession, input: PipelineInput): Promise<WorkflowHandle<typeof ordersEtl>> {
@@ -49,16 +72,55 @@ export async function startRun(session: TemporalSession, input: PipelineInput): 
   }) as Promise<WorkflowHandle<typeof ordersEtl>>;
 }
 
-/** Starts a run and waits for it, showing progress on stderr. */
-export async function runAndWait(session: TemporalSession, input: PipelineInput): Promise<PipelineResult> {
+/** Starts a run and waits for it, showing progress on stderr. A signal cancels it (see stopRun). */
+export async function runAndWait(session: TemporalSession, input: PipelineInput, interrupts: Interrupts): Promise<PipelineResult> {
+  if (interrupts.received) throw new Interrupted(interrupts.received, 'before the run started');
   const handle = await startRun(session, input);
   progressLine(`started ${handle.workflowId} (pipeline ${input.pipelineId})`);
-  const stop = watchProgress(handle);
+  const result = handle.result();
+  const watching = watchProgress(handle);
+  let signal: InterruptSignal | undefined;
   try {
-    return await handle.result();
+    signal = await Promise.race([result.then(() => undefined), interrupts.after(1)]);
   } finally {
-    stop();
+    await watching.stop();
   }
+  if (signal === undefined) return result;
+  throw await stopRun(handle, result, signal, interrupts);
+}
+
+/** How long an interrupted command waits for its cancelled run: a running activity learns of it at its next heartbeat. */
+const CANCEL_WAIT_MS = 25_000;
+
+/**
+ * Cancels the run and waits for it to end, so nothing of it keeps running; after CANCEL_WAIT_MS, or at a
+ * second signal, it is terminated instead. Returns what to report.
+ */
+async function stopRun(handle: WorkflowHandle<typeof ordersEtl>, result: Promise<PipelineResult>, signal: InterruptSignal, interrupts: Interrupts): Promise<Interrupted> {
+  const end = result.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  progressLine(`cancelling run ${handle.workflowId}: waiting up to ${CANCEL_WAIT_MS / 1000} s for it to stop (Ctrl-C again terminates it now)`);
+  await handle.cancel().catch(() => undefined); // it may have ended meanwhile: `end` tells
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = await Promise.race([
+    end.then(() => undefined),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`it did not stop within ${CANCEL_WAIT_MS / 1000} s`), CANCEL_WAIT_MS))),
+    interrupts.after(2).then(() => 'interrupted again'),
+  ]);
+  clearTimeout(timer);
+  if (gaveUp) await handle.terminate(`orders-etl was interrupted (${signal}) and ${gaveUp}`).catch(() => undefined);
+  return new Interrupted(signal, `run ${handle.workflowId} ${howItEnded(await end, gaveUp)}`);
+}
+
+function howItEnded(end: { value: PipelineResult } | { error: unknown }, gaveUp: string | undefined): string {
+  if ('value' in end) return `completed before it could be cancelled (load ${end.value.loadId})`;
+  const { error } = end;
+  if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) return 'cancelled';
+  if (error instanceof WorkflowFailedError && error.cause instanceof TerminatedFailure) return `terminated (${gaveUp ?? 'by someone else'})`;
+  const failure = error instanceof Error ? (error.cause instanceof Error ? error.cause : error) : undefined;
+  return `failed: ${failure?.message ?? String(error)}`;
 }
 
 export function formatRunSummary(result: PipelineResult): string {

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import { baseEnv, cli, CLI, noStack, oneJson, type Exit } from './support/cli-process';
 import { eventually } from './support/ops-cli';
 import { ROOT, startTestWorker, temporalAddress, testClient, type RunningWorker } from './support/temporal';
 
@@ -11,47 +11,10 @@ import { ROOT, startTestWorker, temporalAddress, testClient, type RunningWorker 
  * Without TEMPORAL_ADDRESS, `run` and `status` bring their own embedded dev server; with it, `run` is a plain
  * client of that server. User errors are one line on stderr, exit code 1, no stack trace.
  */
-const CLI = path.join(ROOT, 'dist', 'client.js');
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'juju-take-home-a');
 const SOURCE = path.join(FIXTURE, 'api_orders.json');
 const fixtureFlags = ['--source', SOURCE, '--users', path.join(FIXTURE, 'users.csv'), '--products', path.join(FIXTURE, 'products.csv')];
 
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
-  for (const name of Object.keys(env)) if (name.startsWith('TEMPORAL_') || name.startsWith('ORDERS_ETL_') || name.startsWith('ALERT_')) delete env[name];
-  return { ...env, ...extra };
-}
-
-function cli(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-  });
-}
-
-/** stdout holds exactly one JSON value on one line. */
-function oneJson(exit: Exit): unknown {
-  expect(exit.stdout.endsWith('\n')).toBe(true);
-  expect(exit.stdout.trimEnd().split('\n')).toHaveLength(1);
-  return JSON.parse(exit.stdout);
-}
-
-const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
 const cents = (value: unknown) => Math.round(Number(value) * 100);
 
 let client: Client;
