@@ -182,7 +182,7 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
   try {
     const input = { loadId: 'L1', source: api.url, pageSize: 2, requestTimeoutMs: 5_000 };
     const full = await extractOrders(input, lake, (p) => beats.push(p));
-    expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number) });
+    expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number), cursor: null, done: true });
     const served = api.stats.get(200);
 
     const resumed = await extractOrders({ ...input, loadId: 'L2' }, lake, () => undefined, beats[2]);

@@ -2,7 +2,8 @@ import { PermanentSourceError, SourceContractError, TransientSourceError } from 
 
 /** One page of the Orders API (contract §2). */
 export interface OrdersPage {
-  data: unknown[];
+  /** Each record's text as the API sent it. */
+  records: string[];
   nextCursor: string | null;
 }
 
@@ -73,5 +74,5 @@ export async function fetchOrdersPage(request: PageRequest): Promise<OrdersPage>
   if (next !== null && (typeof next !== 'string' || next === '')) {
     throw new SourceContractError(`GET ${url}: "next_cursor" must be a non-empty string or null`);
   }
-  return { data: page.data, nextCursor: next };
+  return { records: page.data.map((record) => JSON.stringify(record)), nextCursor: next };
 }
