@@ -6,6 +6,7 @@ import { fetchOrdersPage, parseRetryAfter } from '../activities/extract/orders-a
 import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
 import { fileStore } from '../activities/extract/orders-store';
 import { PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
+import { decodeRawLine } from '../activities/json';
 import { LocalLake } from '../activities/lake/local-lake';
 
 /** The Orders API of contract §2: the bundled server (file and memory stores) and the extract's client. */
@@ -193,5 +194,21 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
     expect((await lake.get('raw/L2/page-000005.jsonl')).toString()).toBe((await lake.get('raw/L1/page-000005.jsonl')).toString());
   } finally {
     await api.close();
+  }
+});
+
+test('the raw zone holds each record exactly as the API sent it: no number goes through a double', async () => {
+  const records = ['{"order_id": 12345678901234567890, "amount": 9999999999999999.99}', '{ "order_id" : "b",\n "items": [] }', '"not an object"'];
+  const http = await import('node:http');
+  const server = http.createServer((_req, res) => res.end(`{ "data" : [ ${records.join(' ,\n')} ], "next_cursor": null }`));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const lake = new LocalLake(path.join(dir, 'lake'));
+  try {
+    await extractOrders({ loadId: 'exact', source: `http://127.0.0.1:${port}`, pageSize: 10, requestTimeoutMs: 5_000 }, lake, () => undefined);
+    const lines = (await lake.get('raw/exact/page-000001.jsonl')).toString('utf8').split('\n').filter((l) => l !== '');
+    expect(lines.map(decodeRawLine)).toEqual(records);
+  } finally {
+    server.close();
   }
 });

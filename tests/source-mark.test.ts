@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { extractOrders, type ExtractInput } from '../activities/extract/extract';
 import { fileStore } from '../activities/extract/orders-store';
+import { decodeRawLine } from '../activities/json';
 import { markFile, newFrom } from '../activities/extract/source-mark';
 import { LocalLake } from '../activities/lake/local-lake';
 
@@ -24,7 +25,7 @@ const UNDATED = '{"order_id":"b"}';
 async function rawRecords(loadId: string): Promise<string[]> {
   const pages = await lake.list(`raw/${loadId}/`);
   const texts = await Promise.all(pages.map(async (p) => (await lake.get(p.key)).toString('utf8')));
-  return texts.flatMap((t) => t.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as string));
+  return texts.flatMap((t) => t.split('\n').filter((l) => l !== '').map(decodeRawLine));
 }
 
 async function extract(input: Partial<ExtractInput> & { loadId: string; source: string }) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { InvalidInputError, SourceContractError, TransientSourceError } from '../errors';
+import { encodeRawLine } from '../json';
 import type { Lake } from '../lake';
 import { parseIsoDateTime } from '../transform/time';
 import { fetchOrdersPage } from './orders-api-client';
@@ -48,9 +49,6 @@ export function isUrl(source: string): boolean {
 
 export const rawPrefix = (loadId: string): string => `raw/${loadId}/`;
 const pageKey = (loadId: string, page: number): string => `${rawPrefix(loadId)}page-${String(page).padStart(6, '0')}.jsonl`;
-
-/** A raw zone line: the record's exact text as the source sent it, as a JSON string (a record may span lines). */
-export const rawLine = (recordText: string): string => JSON.stringify(recordText);
 
 interface SourcePage {
   /** Each record's text as the source sent it. */
@@ -126,7 +124,7 @@ export async function extractOrders(
       throw new SourceContractError(`the source returned the same cursor "${page.nextCursor}" again: it would loop forever`);
     }
     if (page.records.length > 0) {
-      const body = page.records.map(rawLine).join('\n') + '\n';
+      const body = page.records.map(encodeRawLine).join('\n') + '\n';
       await lake.put(pageKey(input.loadId, progress.pages + 1), body);
       progress.pages += 1;
       progress.records += page.records.length;

@@ -1,4 +1,5 @@
 import * as aq from 'arquero';
+import { decodeRawLine } from '../json';
 import type { Lake } from '../lake';
 import { columnNames, type TableName } from '../schema';
 import { formatCents } from './money';
@@ -72,8 +73,7 @@ function parseRecord(text: string): unknown {
 async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
     const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
-    // A raw line is the record's text as a JSON string.
-    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as string) };
+    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '').map(decodeRawLine) };
   }
 }
 

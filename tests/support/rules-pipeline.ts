@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { rawLine } from '../../activities/extract/extract';
+import { encodeRawLine } from '../../activities/json';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
 import { columnNames, type TableName } from '../../activities/schema';
@@ -26,7 +26,7 @@ export function tempDir(label: string): { dir: string; cleanup: () => void } {
 export async function writeRawPages(lake: Lake, loadId: string, records: unknown[], pageSize = 100): Promise<number> {
   let pages = 0;
   for (let start = 0; start < records.length; start += pageSize) {
-    const body = records.slice(start, start + pageSize).map((r) => rawLine(JSON.stringify(r) ?? 'null')).join('\n') + '\n';
+    const body = records.slice(start, start + pageSize).map((r) => encodeRawLine(JSON.stringify(r) ?? 'null')).join('\n') + '\n';
     pages += 1;
     await lake.put(`raw/${loadId}/page-${String(pages).padStart(6, '0')}.jsonl`, body);
   }
