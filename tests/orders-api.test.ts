@@ -5,7 +5,7 @@ import { extractOrders, type ExtractProgress } from '../activities/extract/extra
 import { fetchOrdersPage, parseRetryAfter } from '../activities/extract/orders-api-client';
 import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
 import { fileStore } from '../activities/extract/orders-store';
-import { PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
+import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
 import { decodeRawLine } from '../activities/json';
 import { LocalLake } from '../activities/lake/local-lake';
 
@@ -211,4 +211,12 @@ test('the raw zone holds each record exactly as the API sent it: no number goes 
   } finally {
     server.close();
   }
+});
+
+test('a JSON array file that breaks off, read by the extract itself, fails it with an InvalidInputError saying where', async () => {
+  const source = write('cut-direct.json', '[{"order_id":"a"},{"order_id":"b", "x": [1, 2');
+  const lake = new LocalLake(path.join(dir, 'lake'));
+  const error = await extractOrders({ loadId: 'cut', source, pageSize: 1, requestTimeoutMs: 5_000 }, lake, () => undefined).catch((err: Error) => err);
+  expect(error).toBeInstanceOf(InvalidInputError);
+  expect((error as Error).message).toBe(`${source} is not valid JSON before byte 45`);
 });
