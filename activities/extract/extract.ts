@@ -35,7 +35,7 @@ export interface ExtractProgress {
 }
 
 export interface ExtractResult extends ExtractProgress {
-  /** Lake prefix of the raw pages: one JSONL file a page, one record a line, in stream order. */
+  /** Lake prefix of the raw pages: one JSONL file a page, one record a line (`encodeRawLine`), in stream order. */
   rawPrefix: string;
   /** A file source, once done: how far this run read it, for the next run. */
   sourceMark?: SourceMark;
