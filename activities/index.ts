@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { TransientSourceError } from './errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
+import type { SourceMark } from './extract/source-mark';
 import { openLake, readLocation } from './lake';
 import { stageTables, type StageResult } from './stage/parquet';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
@@ -10,9 +11,10 @@ import { sendAlert, type AlertInput } from './alert/alert';
 import { metrics } from './metrics';
 import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
+import type { PipelineResult, PipelineState } from '../workflows/types';
 
 export interface ActivityDeps {
-  /** For the watermark look-up: the pipeline's earlier runs are in Temporal's visibility store. */
+  /** For the pipeline's state: its earlier runs are in Temporal's visibility store. */
   client: Client;
   namespace: string;
   env?: NodeJS.ProcessEnv;
@@ -32,24 +34,30 @@ export function createActivities(deps: ActivityDeps) {
   const env = deps.env ?? process.env;
 
   return {
-    /** The pipeline's watermark: the latest one recorded by its completed runs (search attribute `Watermark`). */
-    async lastWatermark(pipelineId: string): Promise<string | null> {
+    /**
+     * What the pipeline's completed runs left: the latest watermark (search attribute `Watermark`) and the
+     * newest run's source mark (memo `summary`).
+     */
+    async pipelineState(pipelineId: string): Promise<PipelineState> {
       const query = `WorkflowType = 'ordersEtl' AND ExecutionStatus = 'Completed' AND PipelineId = '${pipelineId.replace(/'/g, "\\'")}'`;
       let latest: Date | null = null;
+      let sourceMark: SourceMark | null | undefined;
       let seen = 0;
       // Datetime search attributes keep milliseconds: a hair before the true watermark, which the inclusive,
       // idempotent `since` makes safe.
       for await (const execution of deps.client.workflow.list({ query, pageSize: 100 })) {
         const watermark = execution.searchAttributes.Watermark?.[0];
         if (watermark instanceof Date && (latest === null || watermark > latest)) latest = watermark;
+        sourceMark ??= (execution.memo?.summary as Partial<PipelineResult> | undefined)?.sourceMark ?? null;
         if (++seen >= 100) break; // list is newest first; each run's watermark already includes its predecessors'
       }
-      return latest === null ? null : latest.toISOString();
+      return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null };
     },
 
+    /** One call of the extract: it resumes from its last heartbeat (a retry) or from where an earlier call stopped. */
     async extract(input: ExtractInput & { lake: string }): Promise<ExtractResult> {
-      const resumeFrom = Context.current().info.heartbeatDetails as ExtractProgress | undefined;
-      if (resumeFrom) Context.current().log.info('resuming extract from its last heartbeat', { ...resumeFrom });
+      const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
+      if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
         const result = await extractOrders(input, openLake(input.lake, env), (p) => heartbeat(p), resumeFrom, Context.current().cancellationSignal);
         metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));

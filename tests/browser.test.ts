@@ -139,7 +139,7 @@ test('the Web UI shows the run and its extract retried after an injected 503', a
   await expectVisible(extractRow);
   expect(await extractRow.count()).toBe(1);
   expect(normalise(await extractRow.innerText())).toMatch(/Activity Type extract Attempt 2 Result \{"rawPrefix":/);
-  for (const other of ['lastWatermark', 'transform', 'stage', 'load']) {
+  for (const other of ['pipelineState', 'transform', 'stage', 'load']) {
     expect(normalise(await activityRow(other).innerText())).toMatch(new RegExp(`Activity Type ${other} Attempt 1 `));
   }
 

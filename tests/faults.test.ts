@@ -11,8 +11,9 @@ import { ROOT, startTestWorker, testClient, type RunningWorker } from './support
 
 /**
  * Fault injection through the bundled Orders API against a real worker and dev server: transient answers
- * (503, 429 + Retry-After) are retried and change nothing in the warehouse; a permanent one (401) fails the
- * run at once, without a retry storm, and a real SMTP server receives the alert.
+ * (503, 429 + Retry-After) are retried per request and change nothing in the warehouse, even when half of them
+ * fail; a permanent one (401) fails the run at once, without a retry storm, a source down for good fails after
+ * its retry budget, and a real SMTP server receives the alert.
  */
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'juju-take-home-a');
 // 250 orders (2 without created_at, 12 duplicates) in pages of 50: 5 pages, so faults land mid-extract.
@@ -47,7 +48,7 @@ afterAll(async () => {
   await closeClient?.();
 });
 
-function pipeline(source: string): PipelineInput {
+function pipeline(source: string, overrides: Partial<PipelineInput> = {}): PipelineInput {
   const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-faults-'));
   return {
     pipelineId: `faults-${path.basename(dir)}`,
@@ -57,14 +58,18 @@ function pipeline(source: string): PipelineInput {
     warehouse: `duckdb:${path.join(dir, 'warehouse.duckdb')}`,
     lake: path.join(dir, 'lake'),
     pageSize: PAGE_SIZE,
+    ...overrides,
   };
 }
 
 /** One run against its own API server (closed afterwards) and its own warehouse. */
-async function runAgainst(faults: Omit<OrdersApiOptions, 'orders'>): Promise<{ result: PipelineResult; warehouse: string; workflowId: string; api: OrdersApiServer }> {
+async function runAgainst(
+  faults: Omit<OrdersApiOptions, 'orders'>,
+  overrides: Partial<PipelineInput> = {},
+): Promise<{ result: PipelineResult; warehouse: string; workflowId: string; api: OrdersApiServer }> {
   const api = await startOrdersApi({ orders: ORDERS, ...faults });
   try {
-    const input = pipeline(api.url);
+    const input = pipeline(api.url, overrides);
     const workflowId = `faults-${randomUUID()}`;
     const result: PipelineResult = await client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [input] });
     return { result, warehouse: input.warehouse.slice('duckdb:'.length), workflowId, api };
@@ -85,16 +90,29 @@ async function dump(file: string): Promise<Tables> {
   };
 }
 
-/** The activity's attempts as the history records them: its ActivityTaskStarted carries the last attempt. */
-async function attemptsOf(workflowId: string, activity: string): Promise<{ attempt: number; failed: boolean }> {
+/** Each call of the activity as the history records it: its ActivityTaskStarted carries the last attempt. */
+async function callsOf(workflowId: string, activity: string): Promise<{ attempt: number; failed: boolean }[]> {
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity);
-  expect(scheduled).toBeDefined();
-  const scheduledId = String(scheduled!.eventId);
-  const started = events.filter((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === scheduledId);
-  expect(started).toHaveLength(1);
-  const failed = events.some((e) => String(e.activityTaskFailedEventAttributes?.scheduledEventId ?? '') === scheduledId);
-  return { attempt: started[0].activityTaskStartedEventAttributes!.attempt!, failed };
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity);
+  expect(scheduled.length).toBeGreaterThan(0);
+  return scheduled.map((call) => {
+    const scheduledId = String(call.eventId);
+    const started = events.filter((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === scheduledId);
+    expect(started).toHaveLength(1);
+    const failed = events.some((e) => String(e.activityTaskFailedEventAttributes?.scheduledEventId ?? '') === scheduledId);
+    return { attempt: started[0].activityTaskStartedEventAttributes!.attempt!, failed };
+  });
+}
+
+/**
+ * Every injected failure is retried once, as a failed attempt of a call (none of that call's requests had
+ * succeeded yet) or as the end of a call that had made progress (the next call continues from its cursor).
+ */
+async function expectEachFailureRetriedOnce(workflowId: string, injected: number): Promise<void> {
+  const calls = await callsOf(workflowId, 'extract');
+  expect(calls.every((c) => !c.failed)).toBe(true);
+  const failedAttempts = calls.reduce((sum, c) => sum + c.attempt - 1, 0);
+  expect(failedAttempts + (calls.length - 1)).toBe(injected);
 }
 
 test('the clean run loads the 250 orders', () => {
@@ -108,9 +126,9 @@ test('30% of answers 503: the extract is retried, resumes, and the tables equal 
   const run = await runAgainst({ failRate: 0.3, failStatus: 503, seed: 5 });
   const injected = run.api.stats.get(503) ?? 0;
   expect(injected).toBeGreaterThan(0);
-  // Each injected failure fails one attempt of the extract; every retry resumes from the last heartbeat, so
-  // no page is fetched twice.
-  expect(await attemptsOf(run.workflowId, 'extract')).toEqual({ attempt: 1 + injected, failed: false });
+  // Each injected failure is retried once; every retry resumes from the last heartbeat or the last call's
+  // cursor, so no page is fetched twice.
+  await expectEachFailureRetriedOnce(run.workflowId, injected);
   expect(run.api.stats.get(200)).toBe(PAGES);
   expect(run.result).toMatchObject({ ...withoutRunFields(clean.result), since: null });
   expect(await dump(run.warehouse)).toEqual(clean.tables);
@@ -120,7 +138,7 @@ test('30% of answers 429 with Retry-After: the run completes with the same table
   const run = await runAgainst({ failRate: 0.3, failStatus: 429, seed: 9 });
   const injected = run.api.stats.get(429) ?? 0;
   expect(injected).toBeGreaterThan(0);
-  expect(await attemptsOf(run.workflowId, 'extract')).toEqual({ attempt: 1 + injected, failed: false });
+  await expectEachFailureRetriedOnce(run.workflowId, injected);
   expect(run.api.stats.get(200)).toBe(PAGES);
   expect(run.result).toMatchObject(withoutRunFields(clean.result));
   expect(await dump(run.warehouse)).toEqual(clean.tables);
@@ -149,7 +167,7 @@ test('a 401 fails the run fast, without retries, and a real SMTP server receives
     expect(cause!.message).toContain('HTTP 401');
 
     // No retry storm: one attempt, one request.
-    expect(await attemptsOf(workflowId, 'extract')).toEqual({ attempt: 1, failed: true });
+    expect(await callsOf(workflowId, 'extract')).toEqual([{ attempt: 1, failed: true }]);
     expect([...api.stats]).toEqual([[401, 1]]);
 
     const [mail] = await smtp.waitFor(1, 15_000);
@@ -160,6 +178,47 @@ test('a 401 fails the run fast, without retries, and a real SMTP server receives
     expect(mail.text).toContain(`Run ID: ${handle.firstExecutionRunId}`);
     expect(mail.text).toContain('HTTP 401');
     expect(mail.text).toContain(`Temporal UI: ${UI}/namespaces/default/workflows/${workflowId}/${handle.firstExecutionRunId}/history`);
+  } finally {
+    await api.close();
+  }
+});
+
+test('half of all answers 503, over 25 pages: each request is retried until it passes, and the tables equal a clean run', async () => {
+  const pages = 25;
+  const run = await runAgainst({ failRate: 0.5, failStatus: 503, seed: 3 }, { pageSize: ORDERS.length / pages, sourceRetry: { initialIntervalMs: 50, maximumIntervalMs: 200 } });
+  const injected = run.api.stats.get(503) ?? 0;
+  expect(injected).toBeGreaterThan(pages / 2);
+  expect(run.api.stats.get(200)).toBe(pages);
+  await expectEachFailureRetriedOnce(run.workflowId, injected);
+  // Far more failures than one call's attempt budget (15): the budget is per request, not per extract.
+  expect(injected).toBeGreaterThan(15);
+  expect(run.result).toMatchObject(withoutRunFields(clean.result));
+  expect(await dump(run.warehouse)).toEqual(clean.tables);
+});
+
+test('a source down for good fails the run once its attempts without progress are spent, with one alert', async () => {
+  const api = await startOrdersApi({ orders: ORDERS, failRate: 1, failStatus: 503 });
+  try {
+    const input = pipeline(api.url, { sourceRetry: { initialIntervalMs: 100, maximumIntervalMs: 400, attemptsWithoutProgress: 6 } });
+    const workflowId = `faults-down-${randomUUID()}`;
+    const alertsBefore = smtp.messages.length;
+    const began = Date.now();
+    const error = await client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [input] }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    // Backoff 100 + 200 + 400 + 400 + 400 ms between the six attempts.
+    expect(Date.now() - began).toBeLessThan(15_000);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = ((error as WorkflowFailedError).cause as ActivityFailure).cause as ApplicationFailure;
+    expect(cause.type).toBe('TransientSourceError');
+    expect(await callsOf(workflowId, 'extract')).toEqual([{ attempt: 6, failed: true }]);
+    expect([...api.stats]).toEqual([[503, 6]]);
+
+    const mails = await smtp.waitFor(alertsBefore + 1, 15_000);
+    expect(smtp.messages).toHaveLength(alertsBefore + 1);
+    expect(mails[alertsBefore].text).toContain(`Workflow ID: ${workflowId}`);
+    expect(mails[alertsBefore].text).toContain('HTTP 503');
   } finally {
     await api.close();
   }

@@ -5,7 +5,8 @@ import { extractOrders, type ExtractProgress } from '../activities/extract/extra
 import { fetchOrdersPage, parseRetryAfter } from '../activities/extract/orders-api-client';
 import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
 import { fileStore } from '../activities/extract/orders-store';
-import { PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
+import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
+import { decodeRawLine } from '../activities/json';
 import { LocalLake } from '../activities/lake/local-lake';
 
 /** The Orders API of contract §2: the bundled server (file and memory stores) and the extract's client. */
@@ -182,7 +183,7 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
   try {
     const input = { loadId: 'L1', source: api.url, pageSize: 2, requestTimeoutMs: 5_000 };
     const full = await extractOrders(input, lake, (p) => beats.push(p));
-    expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number) });
+    expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number), cursor: null, done: true });
     const served = api.stats.get(200);
 
     const resumed = await extractOrders({ ...input, loadId: 'L2' }, lake, () => undefined, beats[2]);
@@ -194,4 +195,28 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
   } finally {
     await api.close();
   }
+});
+
+test('the raw zone holds each record exactly as the API sent it: no number goes through a double', async () => {
+  const records = ['{"order_id": 12345678901234567890, "amount": 9999999999999999.99}', '{ "order_id" : "b",\n "items": [] }', '"not an object"'];
+  const http = await import('node:http');
+  const server = http.createServer((_req, res) => res.end(`{ "data" : [ ${records.join(' ,\n')} ], "next_cursor": null }`));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const lake = new LocalLake(path.join(dir, 'lake'));
+  try {
+    await extractOrders({ loadId: 'exact', source: `http://127.0.0.1:${port}`, pageSize: 10, requestTimeoutMs: 5_000 }, lake, () => undefined);
+    const lines = (await lake.get('raw/exact/page-000001.jsonl')).toString('utf8').split('\n').filter((l) => l !== '');
+    expect(lines.map(decodeRawLine)).toEqual(records);
+  } finally {
+    server.close();
+  }
+});
+
+test('a JSON array file that breaks off, read by the extract itself, fails it with an InvalidInputError saying where', async () => {
+  const source = write('cut-direct.json', '[{"order_id":"a"},{"order_id":"b", "x": [1, 2');
+  const lake = new LocalLake(path.join(dir, 'lake'));
+  const error = await extractOrders({ loadId: 'cut', source, pageSize: 1, requestTimeoutMs: 5_000 }, lake, () => undefined).catch((err: Error) => err);
+  expect(error).toBeInstanceOf(InvalidInputError);
+  expect((error as Error).message).toBe(`${source} is not valid JSON before byte 45`);
 });

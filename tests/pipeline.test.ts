@@ -59,7 +59,7 @@ test('a run loads the reference data with the independently derived counts, thro
 
   const history = await client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
   const activityTypes = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-  expect(activityTypes).toEqual(['lastWatermark', 'extract', 'transform', 'stage', 'load']);
+  expect(activityTypes).toEqual(['pipelineState', 'extract', 'transform', 'stage', 'load']);
 
   const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
   const [totals] = await warehouse.query(
@@ -150,7 +150,7 @@ test('cancelling a run stops its extract at the next heartbeat and sends no aler
     expect(served).toBeLessThan(100); // 1,000 records in pages of 10: it stopped long before the end
     const history = await handle.fetchHistory();
     const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-    expect(scheduled).toEqual(['lastWatermark', 'extract']);
+    expect(scheduled).toEqual(['pipelineState', 'extract']);
   } finally {
     await api.close();
   }

@@ -7,21 +7,23 @@ import {
   proxyActivities,
   type RetryPolicy,
   setHandler,
+  sleep,
   TemporalFailure,
   upsertSearchAttributes,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
 import { formatIso, parseIsoDateTime } from '../activities/transform/time';
-import type { PipelineInput, PipelineProgress, PipelineResult, WarehouseLoad } from './types';
+import type { PipelineInput, PipelineProgress, PipelineResult, SourceRetryPolicy, WarehouseLoad } from './types';
 import { withWarehouseLock } from './warehouse-lock';
 
 /**
  * One run of the pipeline: extract → transform → stage → load, exchanging lake keys only (payloads stay tiny).
- * Deterministic orchestration: every effect is an activity. The watermark lives in Temporal: a schedule hands
- * each run the previous result; otherwise it is read from the pipeline's completed runs.
+ * Deterministic orchestration: every effect is an activity. The pipeline's state (watermark, source mark) lives in
+ * Temporal: a schedule hands each run the previous result; otherwise it is read from the pipeline's completed runs.
  */
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
@@ -30,19 +32,14 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
 
 // Heartbeat timeouts are short so a crashed worker's activity moves to another worker within seconds. A
 // cancelled run waits until its activity has really stopped, so nothing is still writing when it ends.
-const { extract, transform, stage } = proxyActivities<Activities>({
+const longActivity = {
   startToCloseTimeout: '2h',
   heartbeatTimeout: '20s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { ...retry, maximumAttempts: 8 },
-});
-const { load } = proxyActivities<Activities>({
-  startToCloseTimeout: '2h',
-  heartbeatTimeout: '60s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { ...retry, maximumAttempts: 5 },
-});
-const { lastWatermark, alert } = proxyActivities<Activities>({
+} as const;
+const { transform, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
+const { load } = proxyActivities<Activities>({ ...longActivity, heartbeatTimeout: '60s', retry: { ...retry, maximumAttempts: 5 } });
+const { pipelineState, alert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { ...retry, maximumAttempts: 5 },
 });
@@ -64,6 +61,31 @@ function newLoadId(): string {
   return `${stamp}-${workflowInfo().runId.replace(/-/g, '').slice(-12)}`;
 }
 
+const DEFAULT_SOURCE_RETRY: Required<SourceRetryPolicy> = { initialIntervalMs: 1_000, maximumIntervalMs: 20_000, attemptsWithoutProgress: 15 };
+
+/**
+ * The extract, with Temporal's retries for attempts without progress. A call that made progress and then met a
+ * transient failure returns where it stopped: the next call, after the initial interval (or the source's
+ * Retry-After), starts with a fresh attempt budget. So a flaky source finishes, and one down for good fails after
+ * the budget's backoff. When nothing fails, one call does the whole extract (the history stays small).
+ */
+async function extractAll(request: ExtractInput & { lake: string }, policy: SourceRetryPolicy | undefined, onCall: (call: ExtractResult) => void): Promise<ExtractResult> {
+  const { initialIntervalMs, maximumIntervalMs, attemptsWithoutProgress } = { ...DEFAULT_SOURCE_RETRY, ...policy };
+  const { extract } = proxyActivities<Activities>({
+    ...longActivity,
+    retry: { ...retry, initialInterval: initialIntervalMs, maximumInterval: maximumIntervalMs, maximumAttempts: attemptsWithoutProgress },
+  });
+  let result = await extract(request);
+  onCall(result);
+  while (!result.done) {
+    log.warn('the source failed after progress: continuing with a fresh attempt budget', { pages: result.pages, error: result.stoppedBy?.message });
+    await sleep(result.stoppedBy?.retryAfterMs ?? initialIntervalMs);
+    result = await extract({ ...request, resumeFrom: result });
+    onCall(result);
+  }
+  return result;
+}
+
 function minusSeconds(iso: string, seconds: number): string {
   return new Date(Date.parse(iso) - seconds * 1000).toISOString();
 }
@@ -71,7 +93,7 @@ function minusSeconds(iso: string, seconds: number): string {
 export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
   const startedAt = new Date().toISOString();
   const loadId = newLoadId();
-  const previous = (workflowInfo().lastResult as PipelineResult | undefined)?.watermark ?? null;
+  const lastResult = workflowInfo().lastResult as PipelineResult | undefined;
   const progress: PipelineProgress = { stage: 'starting', loadId, since: input.since ?? null };
   setHandler(progressQuery, () => progress);
   upsertSearchAttributes({ PipelineId: [input.pipelineId], LoadId: [loadId], PipelineStage: ['starting'] });
@@ -82,22 +104,27 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
 
   try {
     // An explicit --since is a backfill or a replay: it never moves the pipeline's watermark backwards.
-    const priorWatermark = previous ?? (await lastWatermark(input.pipelineId));
+    const prior = lastResult ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null } : await pipelineState(input.pipelineId);
+    const priorWatermark = prior.watermark;
     const since = input.since ?? (priorWatermark === null ? null : minusSeconds(priorWatermark, input.lookbackSeconds ?? 0));
     progress.since = since;
     log.info('extracting', { loadId, since, until: input.until ?? null });
 
     enter('extract');
-    const extracted = await extract({
-      loadId,
-      lake: input.lake,
-      source: input.source,
-      since: since ?? undefined,
-      until: input.until,
-      pageSize: input.pageSize ?? 500,
-      requestTimeoutMs: 30_000,
-    });
-    Object.assign(progress, { pages: extracted.pages, extracted: extracted.records });
+    const extracted = await extractAll(
+      {
+        loadId,
+        lake: input.lake,
+        source: input.source,
+        since: since ?? undefined,
+        until: input.until,
+        pageSize: input.pageSize ?? 500,
+        requestTimeoutMs: 30_000,
+        sourceMark: prior.sourceMark,
+      },
+      input.sourceRetry,
+      (call) => Object.assign(progress, { pages: call.pages, extracted: call.records }),
+    );
 
     enter('transform');
     const transformed = await transform({
@@ -154,6 +181,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       ordersKept: outcome.ordersKept,
       linesLoaded: outcome.linesLoaded,
       watermark: maxIso(priorWatermark, transformed.watermark),
+      sourceMark: extracted.sourceMark ?? null,
       startedAt,
       finishedAt: new Date().toISOString(),
     };

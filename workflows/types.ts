@@ -1,5 +1,22 @@
 /** What a run of the pipeline is given and returns: plain data, shared by workflow, activities and clients. */
 
+import type { SourceMark } from '../activities/extract/source-mark';
+
+export type { SourceMark };
+
+/**
+ * How the extract retries a failing source request. The budget is for attempts in a row without progress: a
+ * page fetched starts a fresh one. Backoff doubles from the initial interval up to the maximum.
+ */
+export interface SourceRetryPolicy {
+  /** Default 1,000 ms (also the pause before continuing after a failure that followed progress). */
+  initialIntervalMs?: number;
+  /** Default 20,000 ms. */
+  maximumIntervalMs?: number;
+  /** Default 15: with the defaults a source down for good fails the run after about 3.5 minutes. */
+  attemptsWithoutProgress?: number;
+}
+
 export interface PipelineInput {
   /** Identifies one pipeline (one source into one warehouse): the watermark belongs to it. */
   pipelineId: string;
@@ -22,6 +39,8 @@ export interface PipelineInput {
   pageSize?: number;
   /** Records per transform chunk: bounds the worker's memory. Default 50,000. */
   chunkRows?: number;
+  /** Retries of a failing source request; see `SourceRetryPolicy` for the defaults. */
+  sourceRetry?: SourceRetryPolicy;
 }
 
 export interface PipelineResult {
@@ -39,6 +58,8 @@ export interface PipelineResult {
   linesLoaded: number;
   /** The pipeline's watermark after this run: the max created_at seen by it and its predecessors. */
   watermark: string | null;
+  /** A file source: how far this run read it. The next run quarantines the undated records after it. */
+  sourceMark: SourceMark | null;
   startedAt: string;
   finishedAt: string;
 }
@@ -49,6 +70,12 @@ export interface WarehouseLoad {
   runId: string;
   pipelineId: string;
   loadId: string;
+}
+
+/** What a pipeline's completed runs leave for the next one. */
+export interface PipelineState {
+  watermark: string | null;
+  sourceMark: SourceMark | null;
 }
 
 /** Live progress, answered by the workflow's `progress` query. */

@@ -1,8 +1,10 @@
 import { PermanentSourceError, SourceContractError, TransientSourceError } from '../errors';
+import { arrayElementTexts, memberText } from '../json';
 
 /** One page of the Orders API (contract §2). */
 export interface OrdersPage {
-  data: unknown[];
+  /** Each record's text as the API sent it. */
+  records: string[];
   nextCursor: string | null;
 }
 
@@ -73,5 +75,6 @@ export async function fetchOrdersPage(request: PageRequest): Promise<OrdersPage>
   if (next !== null && (typeof next !== 'string' || next === '')) {
     throw new SourceContractError(`GET ${url}: "next_cursor" must be a non-empty string or null`);
   }
-  return { data: page.data, nextCursor: next };
+  // The records as the API sent them: exact slices of the body, never re-serialised.
+  return { records: arrayElementTexts(memberText(text, 'data')!), nextCursor: next };
 }

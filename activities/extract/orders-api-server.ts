@@ -67,8 +67,9 @@ export async function ordersPage(store: OrdersStore, params: URLSearchParams): P
   const window = { since: instantParam(params, 'since'), until: instantParam(params, 'until') };
   const limit = integerParam(params, 'limit', 1, MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE);
   const { records, nextCursor } = await store.page(window, params.get('cursor') ?? undefined, limit);
-  // The records are JSON text already: the body is assembled, not re-serialised.
-  return `{"data":[${records.join(',')}],"next_cursor":${JSON.stringify(nextCursor)}}`;
+  // The records are served as the file holds them: the body is assembled, not re-serialised.
+  const data = records.map((record) => (record.isJson ? record.text : JSON.stringify(record.text)));
+  return `{"data":[${data.join(',')}],"next_cursor":${JSON.stringify(nextCursor)}}`;
 }
 
 export async function startOrdersApi(options: OrdersApiOptions): Promise<OrdersApiServer> {

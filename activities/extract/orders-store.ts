@@ -11,12 +11,28 @@ import { parseIsoDateTime } from '../transform/time';
 export interface Window {
   since?: number;
   until?: number;
+  /**
+   * A windowed read also takes the records without a valid `created_at` (missing, invalid, not JSON) that start
+   * at this stream position or later: they are new since an earlier read, and must be quarantined once.
+   */
+  undatedFrom?: number;
+}
+
+/** One record exactly as the source holds it. */
+export interface StoreRecord {
+  text: string;
+  /** False for a JSONL line that is not JSON: it is served as a JSON string, to be quarantined, not lost. */
+  isJson: boolean;
 }
 
 export interface StorePage {
-  /** The records, each as JSON text. */
-  records: string[];
+  records: StoreRecord[];
   nextCursor: string | null;
+  /**
+   * The stream position after the last record read that can no longer change: for a JSONL file, before a last
+   * line without its newline (a writer may still be appending to it).
+   */
+  readTo: number;
 }
 
 export interface OrdersStore {
@@ -30,11 +46,12 @@ export class InvalidCursorError extends Error {}
 /** The file broke JSON at some point: the API answers 422 (permanent, so the run fails fast and says where). */
 export class CorruptFileError extends Error {}
 
-function inWindow(record: unknown, window: Window): boolean {
+function inWindow(record: unknown, position: number, window: Window): boolean {
   if (window.since === undefined && window.until === undefined) return true;
   const value = (record as { created_at?: unknown } | null)?.created_at;
   const at = typeof value === 'string' ? parseIsoDateTime(value) : null;
-  return at !== null && (window.since === undefined || at >= window.since) && (window.until === undefined || at < window.until);
+  if (at === null) return window.undatedFrom !== undefined && position >= window.undatedFrom;
+  return (window.since === undefined || at >= window.since) && (window.until === undefined || at < window.until);
 }
 
 function cursorNumber(cursor: string | undefined, max: number): number {
@@ -47,12 +64,12 @@ function cursorNumber(cursor: string | undefined, max: number): number {
 export function arrayStore(orders: unknown[]): OrdersStore {
   return {
     async page(window, cursor, limit) {
-      const records: string[] = [];
+      const records: StoreRecord[] = [];
       let i = cursorNumber(cursor, orders.length);
       for (; i < orders.length && records.length < limit; i++) {
-        if (inWindow(orders[i], window)) records.push(JSON.stringify(orders[i]) ?? 'null');
+        if (inWindow(orders[i], i, window)) records.push({ text: JSON.stringify(orders[i]) ?? 'null', isJson: true });
       }
-      return { records, nextCursor: i < orders.length ? String(i) : null };
+      return { records, nextCursor: i < orders.length ? String(i) : null, readTo: i };
     },
   };
 }
@@ -147,8 +164,8 @@ function scanElement(reader: ByteReader): Buffer {
 }
 
 /**
- * A JSON array or JSONL file. In a JSONL file a line that is not JSON is served as its text (a JSON string),
- * so the pipeline quarantines it as `malformed_record` rather than losing it.
+ * A JSON array or JSONL file; a stream position is a byte offset. In a JSONL file a line that is not JSON is a
+ * record too (its text), so the pipeline quarantines it as `malformed_record` rather than losing it.
  */
 export function fileStore(path: string): OrdersStore {
   let size: number;
@@ -175,21 +192,25 @@ export function fileStore(path: string): OrdersStore {
     async page(window, cursor, limit) {
       const reader = new ByteReader(openSync(path, 'r'), Math.max(start, cursorNumber(cursor, size)));
       try {
-        const records: string[] = [];
+        const records: StoreRecord[] = [];
+        let readTo = reader.position;
         while (records.length < limit) {
-          const text = isArray ? nextArrayElement(reader, path) : nextLine(reader);
-          if (text === null) return { records, nextCursor: null };
+          const found = isArray ? nextArrayElement(reader, path) : nextLine(reader);
+          if (found === null) return { records, nextCursor: null, readTo };
           let record: unknown;
+          let isJson = true;
           try {
-            record = JSON.parse(text);
+            record = JSON.parse(found.text);
           } catch {
             if (isArray) throw new CorruptFileError(`${path} is not valid JSON before byte ${reader.position}`);
-            record = text;
+            record = found.text;
+            isJson = false;
           }
-          if (inWindow(record, window)) records.push(isArray ? text : JSON.stringify(record));
+          if (inWindow(record, found.start, window)) records.push({ text: found.text, isJson });
+          if (found.complete) readTo = reader.position;
         }
         // A full page that ends the stream says so, sparing the client a last, empty page.
-        return { records, nextCursor: atEnd(reader, isArray) ? null : String(reader.position) };
+        return { records, nextCursor: atEnd(reader, isArray) ? null : String(reader.position), readTo };
       } finally {
         reader.close();
       }
@@ -204,23 +225,32 @@ function atEnd(reader: ByteReader, isArray: boolean): boolean {
   return b === -1 || (isArray && b === RBRACKET);
 }
 
-/** The next element of the array as text, or null after the closing bracket. */
-function nextArrayElement(reader: ByteReader, path: string): string | null {
+/** A record's text, the byte offset it starts at, and whether it is complete (a JSONL line with its newline). */
+interface Found {
+  text: string;
+  start: number;
+  complete: boolean;
+}
+
+/** The next element of the array, or null after the closing bracket. */
+function nextArrayElement(reader: ByteReader, path: string): Found | null {
   for (let b = reader.peek(); isSpace(b) || b === COMMA; b = reader.peek()) reader.next();
   const b = reader.peek();
   if (b === RBRACKET) return null;
   if (b === -1) throw new CorruptFileError(`${path} ends before its JSON array is closed`);
-  return scanElement(reader).toString('utf8');
+  const start = reader.position;
+  return { text: scanElement(reader).toString('utf8'), start, complete: true };
 }
 
-/** The next non-blank line, or null at the end of the file. */
-function nextLine(reader: ByteReader): string | null {
+/** The next non-blank line, trimmed, or null at the end of the file. */
+function nextLine(reader: ByteReader): Found | null {
   for (;;) {
     if (reader.peek() === -1) return null;
+    const start = reader.position;
     reader.capture();
     let b = reader.next();
     while (b !== -1 && b !== NEWLINE) b = reader.next();
-    const line = reader.captureEnd(b === NEWLINE ? 1 : 0).toString('utf8').trim();
-    if (line !== '') return line;
+    const text = reader.captureEnd(b === NEWLINE ? 1 : 0).toString('utf8').trim();
+    if (text !== '') return { text, start, complete: b === NEWLINE };
   }
 }

@@ -1,4 +1,5 @@
 import * as aq from 'arquero';
+import { decodeRawLine } from '../json';
 import type { Lake } from '../lake';
 import { columnNames, type TableName } from '../schema';
 import { formatCents } from './money';
@@ -60,15 +61,19 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * zone and rejected_records keep the text as received).
  */
 function parseRecord(text: string): unknown {
-  if (!/\\u[dD][89a-fA-F]/.test(text)) return JSON.parse(text);
-  return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? value.replace(LONE_SURROGATE, '\ufffd') : value));
+  try {
+    if (!/\\u[dD][89a-fA-F]/.test(text)) return JSON.parse(text);
+    return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? value.replace(LONE_SURROGATE, '\ufffd') : value));
+  } catch {
+    return text; // not JSON (a JSONL line of a file): a malformed record
+  }
 }
 
 /** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
 async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
     const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
-    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '') };
+    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '').map(decodeRawLine) };
   }
 }
 

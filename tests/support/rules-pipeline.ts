@@ -5,6 +5,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { encodeRawLine } from '../../activities/json';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
 import { columnNames, type TableName } from '../../activities/schema';
@@ -21,11 +22,11 @@ export function tempDir(label: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Writes raw pages as the extract does: `JSON.stringify(record)` a line, `pageSize` records a page. Returns the page count. */
+/** Writes raw pages as the extract does: a record's JSON text a line, `pageSize` records a page. Returns the page count. */
 export async function writeRawPages(lake: Lake, loadId: string, records: unknown[], pageSize = 100): Promise<number> {
   let pages = 0;
   for (let start = 0; start < records.length; start += pageSize) {
-    const body = records.slice(start, start + pageSize).map((r) => JSON.stringify(r) ?? 'null').join('\n') + '\n';
+    const body = records.slice(start, start + pageSize).map((r) => encodeRawLine(JSON.stringify(r) ?? 'null')).join('\n') + '\n';
     pages += 1;
     await lake.put(`raw/${loadId}/page-${String(pages).padStart(6, '0')}.jsonl`, body);
   }
