@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { loadEnvConfig, type EnvConfig } from './client/config';
+import { ConfigurationError, loadEnvConfig, loadWorkerConfig, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
@@ -111,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     .description('run a worker on the task queue against TEMPORAL_ADDRESS (default localhost:7233)')
     .action(async () => {
       const { runWorkerProcess } = await import('./client/worker-process');
-      await runWorkerProcess(config());
+      await runWorkerProcess(loadWorkerConfig());
     });
 
   program
@@ -189,7 +189,9 @@ if (require.main === module) {
     (err: unknown) => {
       const code = (err as { code?: string; exitCode?: number }).code;
       if (typeof code === 'string' && code.startsWith('commander.')) process.exit((err as { exitCode: number }).exitCode);
-      process.stderr.write(`orders-etl: ${describe(err)}\n`);
+      // A configuration with several bad values: one line for each.
+      const lines = err instanceof ConfigurationError ? err.problems : [describe(err)];
+      for (const line of lines) process.stderr.write(`orders-etl: ${line}\n`);
       if (process.env.ORDERS_ETL_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
       process.exit(err instanceof Interrupted ? err.exitCode : 1);
     },

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { createActivities, type ActivityConfig } from './activities';
+import { loadWorkerConfig } from './client/config';
 import { createTemporalLogger, logger } from './activities/logger';
 
 export interface WorkerOptions {
@@ -14,6 +15,8 @@ export interface WorkerOptions {
   workflowBundlePath?: string;
   /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
   sdkMetricsAddress?: string;
+  /** The activities' configuration; default: validated from `env` (default process.env) now, once. */
+  config?: ActivityConfig;
   env?: NodeJS.ProcessEnv;
   /**
    * For a worker inside a command that handles SIGINT/SIGTERM itself (the embedded `run`): the Runtime does not
@@ -54,6 +57,7 @@ export interface PipelineWorker {
 }
 
 export async function createWorker(options: WorkerOptions): Promise<PipelineWorker> {
+  const config = options.config ?? loadWorkerConfig(options.env).activities; // refuses to start on a bad value
   installRuntime(options.sdkMetricsAddress, options.inProcess);
   const namespace = options.namespace ?? 'default';
   const connection = await NativeConnection.connect({ address: options.address });
@@ -64,7 +68,7 @@ export async function createWorker(options: WorkerOptions): Promise<PipelineWork
     namespace,
     taskQueue: options.taskQueue,
     ...workflowSource(options.workflowBundlePath),
-    activities: createActivities({ client, namespace, env: options.env }),
+    activities: createActivities({ client, namespace, config }),
     // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.
     maxConcurrentActivityTaskExecutions: 4,
     ...(options.inProcess ? { maxHeartbeatThrottleInterval: '2s' } : {}),

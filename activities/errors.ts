@@ -36,14 +36,39 @@ export class WarehouseLoadError extends EtlError {}
 /** The counts of a load do not add up: something was lost or doubled, so the run must fail loudly. */
 export class ReconciliationError extends EtlError {}
 
-/** Error types the workflow never retries. */
+/** The lake refuses us: no permission (EACCES, EPERM, a read-only filesystem, S3 AccessDenied / 403). */
+export class LakeAccessError extends EtlError {}
+
+/** What must exist in the lake does not: a bucket (S3 NoSuchBucket), an object or a file (ENOENT, NoSuchKey). */
+export class LakeNotFoundError extends EtlError {}
+
+/** Credentials are wrong or expired (S3 InvalidAccessKeyId / SignatureDoesNotMatch, Redshift's auth errors). */
+export class CredentialsError extends EtlError {}
+
+/** The warehouse refuses us: a DuckDB file or directory we may not write, Redshift's AccessDeniedException. */
+export class WarehouseAccessError extends EtlError {}
+
+/** Error types the workflow never retries: retrying the same request cannot change their answer. */
 export const NON_RETRYABLE_ERROR_TYPES = [
   PermanentSourceError.name,
   SourceContractError.name,
   InvalidInputError.name,
   WarehouseLoadError.name,
   ReconciliationError.name,
+  LakeAccessError.name,
+  LakeNotFoundError.name,
+  CredentialsError.name,
+  WarehouseAccessError.name,
 ];
+
+/** The lake is throttling us (S3 SlowDown, 503): transient, Temporal retries it with backoff. */
+export class LakeThrottledError extends EtlError {}
+
+/** The lake failed on its side or the connection broke (S3 5xx, a reset or timed-out connection): transient. */
+export class LakeUnavailableError extends EtlError {}
+
+/** Redshift's Data API failed on its side (InternalServerException, 5xx) or the connection broke: transient. */
+export class WarehouseUnavailableError extends EtlError {}
 
 /**
  * The warehouse is throttling us (Redshift Data API rate or concurrency limits: ThrottlingException,

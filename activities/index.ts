@@ -3,21 +3,36 @@ import type { Client } from '@temporalio/client';
 import { TransientSourceError } from './errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import type { SourceMark } from './extract/source-mark';
-import { openLake, readLocation } from './lake';
+import { createLakes, type Lakes, type S3Settings } from './lake';
 import { stageTables, type StageResult } from './stage/parquet';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { metrics } from './metrics';
-import { openWarehouse, type LoadBookkeeping, type LoadOutcome } from './warehouse';
+import { createWarehouses, type LoadBookkeeping, type LoadOutcome, type Warehouses } from './warehouse';
+import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 import type { PipelineResult, PipelineState } from '../workflows/types';
+
+/** The worker's configuration, validated once at its start (client/config.ts `loadWorkerConfig`). */
+export interface ActivityConfig {
+  s3: S3Settings;
+  /** Absent when the worker has no REDSHIFT_* configuration: a `redshift` run then fails at once, saying so. */
+  redshift?: RedshiftTarget;
+  /** ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL. */
+  alerts: NodeJS.ProcessEnv;
+  /** TEMPORAL_UI_URL, for links to a run in alerts. */
+  uiUrl?: string;
+}
 
 export interface ActivityDeps {
   /** For the pipeline's state: its earlier runs are in Temporal's visibility store. */
   client: Client;
   namespace: string;
-  env?: NodeJS.ProcessEnv;
+  config: ActivityConfig;
+  /** Lakes and warehouses, opened once each and reused: default, built from `config`. */
+  lakes?: Lakes;
+  warehouses?: Warehouses;
 }
 
 /**
@@ -31,7 +46,8 @@ function heartbeat(details?: unknown): void {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const env = deps.env ?? process.env;
+  const lakes = deps.lakes ?? createLakes(deps.config.s3);
+  const warehouses = deps.warehouses ?? createWarehouses(deps.config.redshift);
 
   return {
     /**
@@ -59,7 +75,7 @@ export function createActivities(deps: ActivityDeps) {
       const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
       if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
-        const result = await extractOrders(input, openLake(input.lake, env), (p) => heartbeat(p), resumeFrom, Context.current().cancellationSignal);
+        const result = await extractOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom, Context.current().cancellationSignal);
         metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
         return result;
       } catch (err) {
@@ -73,24 +89,25 @@ export function createActivities(deps: ActivityDeps) {
 
     async transform(input: TransformInput & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<TransformResult> {
       const [users, products] = await Promise.all([
-        input.usersCsv ? readLocation(input.usersCsv, env).then((b) => parseUsersCsv(b.toString('utf8'))) : [],
-        input.productsCsv ? readLocation(input.productsCsv, env).then((b) => parseProductsCsv(b.toString('utf8'))) : [],
+        input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'))) : [],
+        input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'))) : [],
       ]);
-      const result = await transformOrders(input, openLake(input.lake, env), { users, products }, (d) => heartbeat(d));
+      const result = await transformOrders(input, lakes.open(input.lake), { users, products }, (d) => heartbeat(d));
       metrics.recordsRejected.inc(result.counts.rejectedOrders + result.counts.rejectedItems);
       return result;
     },
 
     async stage(input: { loadId: string; tablesPrefix: string; lake: string }): Promise<StageResult> {
-      const result = await stageTables(input.loadId, input.tablesPrefix, openLake(input.lake, env), (t) => heartbeat(t));
+      const result = await stageTables(input.loadId, input.tablesPrefix, lakes.open(input.lake), (t) => heartbeat(t));
       metrics.bytesStaged.inc(result.bytes);
       return result;
     },
 
     async load(input: { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> {
-      const warehouse = openWarehouse(input.warehouse, env);
-      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: openLake(input.lake, env) }, (s) => heartbeat(s));
-      metrics.recordsLoaded.inc(outcome.linesLoaded);
+      const warehouse = warehouses.open(input.warehouse);
+      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake) }, (s) => heartbeat(s));
+      metrics.ordersLoaded.inc(outcome.ordersLoaded);
+      metrics.linesLoaded.inc(outcome.linesLoaded);
       metrics.runs.inc({ status: 'loaded' });
       return outcome;
     },
@@ -99,7 +116,7 @@ export function createActivities(deps: ActivityDeps) {
     async requestWarehouseLock(input: { warehouse: string; pipelineId: string; loadId: string }) {
       const { info } = Context.current();
       const load = { ...info.workflowExecution, pipelineId: input.pipelineId, loadId: input.loadId };
-      return requestLock(deps.client, openWarehouse(input.warehouse, env).name, info.taskQueue, load);
+      return requestLock(deps.client, warehouses.open(input.warehouse).name, info.taskQueue, load);
     },
 
     /** For the warehouse lock: whether its holder still runs. */
@@ -109,10 +126,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
     async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
-      metrics.runs.inc({ status: 'failed' });
-      const ui = env.TEMPORAL_UI_URL?.replace(/\/+$/, '');
+      // The alert is retried until delivered: only its first attempt counts the failed run.
+      if (Context.current().info.attempt === 1) metrics.runs.inc({ status: 'failed' });
+      const ui = deps.config.uiUrl?.replace(/\/+$/, '');
       const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
-      await sendAlert({ ...input, uiUrl }, env);
+      await sendAlert({ ...input, uiUrl }, deps.config.alerts);
     },
   };
 }

@@ -12,10 +12,11 @@ const counter = <L extends string = never>(name: string, help: string, labelName
 
 export const metrics = {
   recordsExtracted: counter('orders_etl_records_extracted_total', 'Order records read from the source'),
-  recordsLoaded: counter('orders_etl_records_loaded_total', 'Fact rows loaded into the warehouse'),
+  ordersLoaded: counter('orders_etl_orders_loaded_total', 'Orders whose version of a load became the stored one (dim_order rows)'),
+  linesLoaded: counter('orders_etl_lines_loaded_total', 'Order lines loaded into fact_sales'),
   recordsRejected: counter('orders_etl_records_rejected_total', 'Records and items quarantined in rejected_records'),
   bytesStaged: counter('orders_etl_bytes_staged_total', 'Bytes of Parquet written to the lake staging area'),
-  runs: counter('orders_etl_runs_total', 'Pipeline runs by final status', ['status'] as const),
+  runs: counter('orders_etl_runs_total', 'Pipeline runs by outcome: loaded, or failed (counted once per run)', ['status'] as const),
 };
 
 export interface MetricsServer {

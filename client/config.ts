@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import type { ActivityConfig } from '../activities';
 import { InvalidInputError } from '../activities/errors';
+import { s3SettingsFromEnv } from '../activities/lake';
+import { readRedshiftEnv, type RedshiftTarget } from '../activities/warehouse/redshift-warehouse';
 
 /**
  * Configuration from the environment, typed and validated in one place. Flags override these; every problem
@@ -49,4 +52,51 @@ export function packageRoot(): string {
   let dir = __dirname;
   while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
   return dir;
+}
+
+/** Every problem of a configuration, one line each: the worker refuses to start until all are fixed. */
+export class ConfigurationError extends InvalidInputError {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1');
+
+/** What only the worker reads, on top of EnvSchema: where metrics listen, AWS, Redshift and the alert channels. */
+const WorkerEnvSchema = EnvSchema.extend({
+  METRICS_HOST: z.union([z.ipv4(), z.ipv6(), z.string().regex(/^[A-Za-z0-9.-]+$/)], 'must be an IP address or a host name').default('127.0.0.1'),
+  AWS_REGION: awsRegion.optional(),
+  AWS_DEFAULT_REGION: awsRegion.optional(),
+  ALERT_SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
+  ALERT_EMAIL_TO: z.string().min(1).optional(),
+  ALERT_EMAIL_FROM: z.string().min(1).optional(),
+  ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+});
+
+export type WorkerConfig = z.infer<typeof WorkerEnvSchema> & { activities: ActivityConfig };
+
+/**
+ * The worker's whole configuration, read and checked once at its start: every bad value is one line of a
+ * ConfigurationError. The activities get the result (their S3 and Redshift clients are built from it once).
+ */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = WorkerEnvSchema.safeParse(present);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `environment variable ${i.path.join('.')}: ${i.message}`);
+  const usesRedshift = Object.keys(present).some((name) => name.startsWith('REDSHIFT_'));
+  const redshift = usesRedshift ? readRedshiftEnv(env) : undefined;
+  problems.push(...(redshift?.problems ?? []).map((p) => `Redshift configuration: ${p}`));
+  if (present.ALERT_SMTP_URL && !present.ALERT_EMAIL_TO) problems.push('environment variable ALERT_EMAIL_TO: required with ALERT_SMTP_URL (the recipients of failure emails)');
+  if (!parsed.success || problems.length) throw new ConfigurationError(problems);
+  const { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL } = parsed.data;
+  return {
+    ...parsed.data,
+    activities: {
+      s3: s3SettingsFromEnv(env),
+      redshift: redshift && (redshift.target as RedshiftTarget),
+      alerts: { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL },
+      uiUrl: parsed.data.TEMPORAL_UI_URL,
+    },
+  };
 }

@@ -1,10 +1,14 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { ensureDirectory, fileError } from '../file-system';
 import type { Lake, LakeObject } from './lake';
 
-/** A lake in a local directory. Writes go to a temporary name and are renamed, so readers never see half a file. */
+/**
+ * A lake in a local directory. Writes go to a temporary name and are renamed, so readers never see half a file.
+ * A permission or a missing file fails as a typed error naming the path (terminal); other errors stay retryable.
+ */
 export class LocalLake implements Lake {
   readonly location: string;
 
@@ -18,10 +22,14 @@ export class LocalLake implements Lake {
 
   private async writeAtomically(key: string, write: (tmp: string) => Promise<void>): Promise<void> {
     const target = this.uri(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    await ensureDirectory(path.dirname(target), 'lake');
     const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-    await write(tmp);
-    await rename(tmp, target);
+    try {
+      await write(tmp);
+      await rename(tmp, target);
+    } catch (err) {
+      throw fileError(err, 'lake', `cannot write ${key} in ${this.location}`);
+    }
   }
 
   put(key: string, body: string | Uint8Array): Promise<void> {
@@ -32,8 +40,12 @@ export class LocalLake implements Lake {
     return this.writeAtomically(key, (tmp) => pipeline(createReadStream(localPath), createWriteStream(tmp)));
   }
 
-  get(key: string): Promise<Buffer> {
-    return readFile(this.uri(key));
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await readFile(this.uri(key));
+    } catch (err) {
+      throw fileError(err, 'lake', `cannot read ${key} in ${this.location}`);
+    }
   }
 
   async localFile(key: string): Promise<string> {
@@ -48,8 +60,8 @@ export class LocalLake implements Lake {
     const found: LakeObject[] = [];
     const walk = async (dir: string, keyPrefix: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return [];
-        throw err;
+        if (err.code === 'ENOENT') return []; // nothing under this prefix yet
+        throw fileError(err, 'lake', `cannot list ${keyPrefix || '/'} in ${this.location}`);
       });
       for (const entry of entries) {
         const key = `${keyPrefix}${entry.name}`;

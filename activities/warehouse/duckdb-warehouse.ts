@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReconciliationError, WarehouseBusyError, WarehouseLoadError } from '../errors';
+import { ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../errors';
+import { ensureDirectory } from '../file-system';
 import type { Lake } from '../lake';
 import { STAGED_TABLES, schemaSql } from '../schema';
 import type { CopyManifest } from '../stage/parquet';
@@ -56,6 +57,12 @@ async function inTurn<T>(file: string, waiting: (step: string) => void, work: ()
  */
 const isHeldElsewhere = (err: unknown): boolean => String((err as { message?: unknown } | null)?.message).includes('Could not set lock on file');
 
+/**
+ * DuckDB's errors opening a file it may never open (`IO Error: Cannot open file "…": Permission denied`, a path
+ * under /proc, a directory): terminal, unlike a held lock.
+ */
+const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or directory|Is a directory|Not a directory/;
+
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
 
@@ -76,7 +83,7 @@ export class DuckDbWarehouse implements Warehouse {
    * wait when the load is cancelled. A query waits at most QUERY_WAIT_MS for another process.
    */
   private async withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>, opts: { readOnly: boolean; waiting: (step: string) => void }): Promise<T> {
-    if (!opts.readOnly) await mkdir(path.dirname(this.file), { recursive: true });
+    if (!opts.readOnly) await ensureDirectory(path.dirname(this.file), 'warehouse');
     return inTurn(this.file, opts.waiting, async () => {
       const instance = await this.open(opts);
       const connection = await instance.connect();
@@ -97,8 +104,9 @@ export class DuckDbWarehouse implements Warehouse {
       try {
         return await DuckDBInstance.create(this.file, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
       } catch (err) {
+        const message = String((err as { message?: unknown } | null)?.message);
+        if (CANNOT_OPEN.test(message)) throw new WarehouseAccessError(`${this.name} cannot be opened: ${message}`);
         if (!isHeldElsewhere(err)) throw err;
-        const message = (err as Error).message;
         if (Date.now() >= giveUpAt) throw new WarehouseBusyError(`${this.name} is held by another process: ${message}`);
         opts.waiting(`waiting for another process to let go of ${this.file}: ${message}`);
         await sleep(Math.min(100 * 2 ** attempt, 5_000));

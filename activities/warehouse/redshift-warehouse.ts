@@ -9,7 +9,15 @@ import {
   type Field,
   type GetStatementResultResponse,
 } from '@aws-sdk/client-redshift-data';
-import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../errors';
+import {
+  CredentialsError,
+  InvalidInputError,
+  ReconciliationError,
+  WarehouseAccessError,
+  WarehouseLoadError,
+  WarehouseThrottledError,
+  WarehouseUnavailableError,
+} from '../errors';
 import { STAGED_TABLES, TABLES, columnNames, schemaSql, type TableName } from '../schema';
 import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
@@ -66,6 +74,20 @@ const THROTTLING_ERRORS = new Set([
   'ActiveWaitingRequestsExceededException',
 ]);
 
+/** Data API errors that mean the AWS credentials were refused: terminal. */
+const CREDENTIAL_ERRORS = new Set([
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+  'InvalidClientTokenId',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'CredentialsProviderError',
+]);
+
+/** Connection failures on the way to the Data API: transient. */
+const CONNECTION_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'TimeoutError']);
+
 const COPY_ERRORS_HINT = 'see SYS_LOAD_ERROR_DETAIL / STL_LOAD_ERRORS for COPY errors';
 
 /** What is wrong with a target, one line per problem, naming each value as the caller knows it. */
@@ -105,6 +127,13 @@ const ENV_NAMES: Partial<Record<keyof RedshiftTarget, string>> = {
  * Throws InvalidInputError with one line per missing or conflicting variable.
  */
 export function redshiftTargetFromEnv(env: NodeJS.ProcessEnv = process.env): RedshiftTarget {
+  const { target, problems } = readRedshiftEnv(env);
+  if (problems.length) throw new InvalidInputError(`--warehouse redshift is not configured: ${problems.join('; ')}`);
+  return target as RedshiftTarget;
+}
+
+/** The REDSHIFT_* variables as a target, and what is wrong with them (one line per problem, naming the variable). */
+export function readRedshiftEnv(env: NodeJS.ProcessEnv): { target: Partial<RedshiftTarget>; problems: string[] } {
   const value = (name: string): string | undefined => env[name]?.trim() || undefined;
   const target: Partial<RedshiftTarget> = {
     database: value('REDSHIFT_DATABASE'),
@@ -115,10 +144,8 @@ export function redshiftTargetFromEnv(env: NodeJS.ProcessEnv = process.env): Red
     iamRole: value('REDSHIFT_IAM_ROLE'),
     region: value('AWS_REGION'),
   };
-  const problems = targetProblems(target, (field) => ENV_NAMES[field] ?? field);
-  if (problems.length) throw new InvalidInputError(`--warehouse redshift is not configured: ${problems.join('; ')}`);
   for (const key of Object.keys(target) as (keyof RedshiftTarget)[]) if (target[key] === undefined) delete target[key];
-  return target as RedshiftTarget;
+  return { target, problems: targetProblems(target, (field) => ENV_NAMES[field] ?? field) };
 }
 
 /** The Redshift DDL (sql/redshift/schema.sql) as separate statements, for one BatchExecuteStatement. */
@@ -327,13 +354,22 @@ export class RedshiftWarehouse implements Warehouse {
     return submitted.Id;
   }
 
-  /** One Data API call (the SDK already retries it a few times); throttling left over is retryable by Temporal. */
+  /**
+   * One Data API call (the SDK already retries it a few times), its failure classified: refused credentials and a
+   * denied permission are terminal; throttling, 5xx and broken connections left over are retried by Temporal.
+   */
   private async send<T>(call: () => Promise<T>, map?: (err: unknown) => Error | undefined): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      if (THROTTLING_ERRORS.has(errorName(err))) {
-        throw new WarehouseThrottledError(`Redshift Data API is throttling (${errorName(err)}): ${errorMessage(err)}`);
+      const name = errorName(err);
+      const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+      const detail = `(${name}): ${errorMessage(err)}`;
+      if (THROTTLING_ERRORS.has(name)) throw new WarehouseThrottledError(`Redshift Data API is throttling ${detail}`);
+      if (CREDENTIAL_ERRORS.has(name)) throw new CredentialsError(`${this.name}: the AWS credentials were refused ${detail}`);
+      if (name === 'AccessDeniedException') throw new WarehouseAccessError(`${this.name}: access denied ${detail}`);
+      if (name === 'InternalServerException' || (status !== undefined && status >= 500) || CONNECTION_ERRORS.has(name) || CONNECTION_ERRORS.has((err as { code?: string }).code ?? '')) {
+        throw new WarehouseUnavailableError(`${this.name}: Redshift Data API is unavailable ${detail}`);
       }
       throw map?.(err) ?? err;
     }
