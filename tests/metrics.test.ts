@@ -14,7 +14,8 @@ describe('metrics server', () => {
       expect(server.url).not.toContain(':0/');
       metrics.recordsExtracted.inc(2);
       metrics.recordsExtracted.inc();
-      metrics.recordsLoaded.inc(5);
+      metrics.ordersLoaded.inc(2);
+      metrics.linesLoaded.inc(5);
       metrics.runs.inc({ status: 'completed' });
 
       const res = await fetch(server.url);
@@ -22,7 +23,8 @@ describe('metrics server', () => {
       expect(res.headers.get('content-type')).toContain('text/plain');
       const text = await res.text();
       expect(text).toContain('orders_etl_records_extracted_total 3');
-      expect(text).toContain('orders_etl_records_loaded_total 5');
+      expect(text).toContain('orders_etl_orders_loaded_total 2');
+      expect(text).toContain('orders_etl_lines_loaded_total 5');
       expect(text).toContain('orders_etl_runs_total{status="completed"} 1');
       expect(text).toContain('orders_etl_process_cpu_user_seconds_total'); // default Node metrics, prefixed
       expect(text).toContain('temporal_test_metric 1');

@@ -1,32 +1,88 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
 import { freePort } from '../client/dev-server';
-import { spawnWorkerProcess } from './support/durability-worker';
+import type { PipelineInput, PipelineResult } from '../workflows/types';
+import { spawnWorkerProcess, type WorkerProcess } from './support/durability-worker';
 import { ROOT, testClient } from './support/temporal';
 
-/** `orders-etl worker` serves the SDK's and the pipeline's Prometheus metrics on METRICS_PORT, and runs pipelines. */
-test('the worker process runs a pipeline and serves both metric families on METRICS_PORT', async () => {
+const SOURCE = path.join(ROOT, 'tests/fixtures/juju-take-home-a/api_orders.json');
+
+function pipeline(overrides: Partial<PipelineInput> = {}): PipelineInput {
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-metrics-'));
+  return { pipelineId: `metrics-${path.basename(dir)}`, source: SOURCE, warehouse: `duckdb:${dir}/w.duckdb`, lake: `${dir}/lake`, ...overrides };
+}
+
+async function metricsAnswer(url: string): Promise<string | Error> {
+  return fetch(url).then((res) => res.text(), (err: Error) => err);
+}
+
+/** Polls until the worker process serves /metrics on 127.0.0.1. */
+async function served(port: number, worker: WorkerProcess): Promise<void> {
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    if (typeof (await metricsAnswer(`http://127.0.0.1:${port}/metrics`)) === 'string') return;
+  }
+  throw new Error(`no /metrics on port ${port}:\n${worker.output()}`);
+}
+
+/**
+ * `orders-etl worker` serves the SDK's and the pipeline's Prometheus metrics on METRICS_PORT, and runs pipelines.
+ * One failed run counts once however often its alert is retried; orders and lines are counted apart.
+ */
+test('the worker process counts a failed run once and a successful one in orders and in lines, next to the SDK metrics', async () => {
+  let alertAttempts = 0;
+  const hook = createServer((_req, res) => {
+    alertAttempts++;
+    res.writeHead(500).end('down');
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
   const port = await freePort();
   const taskQueue = `metrics-${randomUUID()}`;
-  const worker = spawnWorkerProcess(taskQueue, { METRICS_PORT: String(port) });
+  const worker = spawnWorkerProcess(taskQueue, { METRICS_PORT: String(port), ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook` });
   const { client, close } = await testClient();
   try {
-    const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-metrics-'));
-    const result = await client.workflow.execute('ordersEtl', {
-      taskQueue,
-      workflowId: `metrics-${path.basename(dir)}`,
-      args: [{ pipelineId: `metrics-${path.basename(dir)}`, source: path.join(ROOT, 'tests/fixtures/juju-take-home-b/api_orders.json'), warehouse: `duckdb:${dir}/w.duckdb`, lake: `${dir}/lake` }],
-    });
+    // A lake under /proc fails the extract at once (LakeAccessError); the alert webhook answers 500 to every try.
+    const failing = pipeline({ lake: '/proc/orders-lake' });
+    const failed = await client.workflow
+      .execute('ordersEtl', { taskQueue, workflowId: failing.pipelineId, args: [failing] })
+      .catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    expect(alertAttempts).toBe(5);
+
+    const input = pipeline();
+    const result: PipelineResult = await client.workflow.execute('ordersEtl', { taskQueue, workflowId: input.pipelineId, args: [input] });
+    expect(result.ordersLoaded).not.toBe(result.linesLoaded); // so the two series below cannot be confused
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(text).toContain(`orders_etl_records_extracted_total ${result.extracted}`);
-    expect(text).toContain(`orders_etl_records_loaded_total ${result.linesLoaded}`);
+    expect(text).toContain(`orders_etl_orders_loaded_total ${result.ordersLoaded}`);
+    expect(text).toContain(`orders_etl_lines_loaded_total ${result.linesLoaded}`);
+    expect(text).not.toContain('orders_etl_records_loaded_total');
     expect(text).toContain(`orders_etl_runs_total{status="loaded"} 1`);
+    expect(text).toContain(`orders_etl_runs_total{status="failed"} 1`);
     // The Temporal Runtime's own exporter, merged in: activity execution latency of this worker's task queue.
     expect(text).toMatch(new RegExp(`temporal_activity_execution_latency\\w*\\{[^}]*task_queue="${taskQueue}"`));
   } finally {
     await close();
     await worker.kill();
+    hook.close();
+  }
+});
+
+test('METRICS_PORT listens on 127.0.0.1 only, unless METRICS_HOST opens it', async () => {
+  // 127.0.0.2 is another address of this machine: a socket bound to 127.0.0.1 does not answer it, one on 0.0.0.0 does.
+  for (const [host, otherAddressAnswers] of [[undefined, false], ['0.0.0.0', true]] as const) {
+    const port = await freePort();
+    const worker = spawnWorkerProcess(`metrics-${randomUUID()}`, { METRICS_PORT: String(port), ...(host ? { METRICS_HOST: host } : {}) });
+    try {
+      await served(port, worker);
+      const other = await metricsAnswer(`http://127.0.0.2:${port}/metrics`);
+      expect(typeof other === 'string' && other.includes('orders_etl_runs_total')).toBe(otherAddressAnswers);
+    } finally {
+      await worker.kill();
+    }
   }
 });
