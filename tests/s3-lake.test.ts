@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { openLake } from '../activities/lake';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
@@ -75,4 +75,34 @@ test('a run with an S3 lake stages raw pages, tables and Parquet there and loads
   expect(manifest.entries[0].meta.content_length).toBe(
     (await openLake(`s3://${BUCKET}/orders`, s3Env()).list(`staged/${loadId}/fact_sales/`))[0].size,
   );
+});
+
+/** The innermost cause of a failed run: the activity's own error. */
+function rootCause(err: unknown): Error {
+  let cause = err as Error;
+  while (cause.cause instanceof Error) cause = cause.cause;
+  return cause;
+}
+
+test.each([
+  ['a bucket that does not exist', () => `s3://${BUCKET}-missing/orders`, {}, 'LakeNotFoundError', `S3 bucket ${BUCKET}-missing: writing orders/raw/`, 'the bucket does not exist (NoSuchBucket'],
+  ['a wrong secret key', () => `s3://${BUCKET}/orders`, { AWS_SECRET_ACCESS_KEY: 'not-the-secret' }, 'CredentialsError', `S3 bucket ${BUCKET}: writing orders/raw/`, 'the AWS credentials were refused (SignatureDoesNotMatch'],
+])('a run into an S3 lake with %s fails at once, naming the bucket and the cause', async (_case, lake, overrides, type, where, cause) => {
+  const badWorker = await startTestWorker({ ...process.env, ...s3Env(), ...overrides });
+  try {
+    const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-s3fail-'));
+    const input: PipelineInput = { pipelineId: `s3-fail-${path.basename(dir)}`, source: path.join(FIXTURE, 'api_orders.json'), warehouse: `duckdb:${dir}/w.duckdb`, lake: lake() };
+    const started = Date.now();
+    const failed = await client.workflow.execute('ordersEtl', { taskQueue: badWorker.taskQueue, workflowId: input.pipelineId, args: [input] }).catch((err: unknown) => err);
+    expect(Date.now() - started).toBeLessThan(15_000); // not 8 attempts over two minutes
+    expect(failed).toBeInstanceOf(WorkflowFailedError);
+    const error = rootCause(failed);
+    expect((error as { type?: string }).type).toBe(type);
+    expect(error.message).toContain(where);
+    expect(error.message).toContain(cause);
+    const history = await client.workflow.getHandle(input.pipelineId).fetchHistory();
+    expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1, 1]); // pipelineState, extract, alert
+  } finally {
+    await badWorker.stop();
+  }
 });

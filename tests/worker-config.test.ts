@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { baseEnv, cli, noStack } from './support/cli-process';
+import { temporalAddress } from './support/temporal';
+
+/** `orders-etl worker` checks its whole configuration before it connects, and names every bad value. */
+test('a worker with bad values refuses to start, one line per bad value, no stack', async () => {
+  const started = Date.now();
+  const exit = await cli(['worker'], {
+    cwd: mkdtempSync(path.join(tmpdir(), 'orders-etl-worker-config-')),
+    env: baseEnv({
+      TEMPORAL_ADDRESS: temporalAddress(),
+      METRICS_PORT: '99999',
+      S3_ENDPOINT: 'not a url',
+      REDSHIFT_DATABASE: 'analytics',
+      REDSHIFT_CLUSTER_ID: 'etl-cluster',
+      REDSHIFT_WORKGROUP: 'etl-wg',
+      REDSHIFT_IAM_ROLE: 'etl-role',
+    }),
+    timeoutMs: 30_000,
+  });
+  expect(exit.code).toBe(1);
+  noStack(exit.stderr);
+  expect(exit.stderr.trimEnd().split('\n')).toEqual([
+    'orders-etl: environment variable METRICS_PORT: Too big: expected number to be <=65535',
+    'orders-etl: environment variable S3_ENDPOINT: Invalid URL',
+    'orders-etl: Redshift configuration: REDSHIFT_CLUSTER_ID and REDSHIFT_WORKGROUP conflict: set a provisioned cluster or a Serverless workgroup, not both',
+    'orders-etl: Redshift configuration: REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>) or "default", got "etl-role"',
+  ]);
+  expect(Date.now() - started).toBeLessThan(10_000);
+});
