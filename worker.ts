@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityConfig } from './activities';
+import { createLakes } from './activities/lake';
+import { createWarehouses } from './activities/warehouse';
 import { loadWorkerConfig } from './client/config';
 import { createTemporalLogger, logger } from './activities/logger';
 
@@ -68,7 +70,7 @@ export async function createWorker(options: WorkerOptions): Promise<PipelineWork
     namespace,
     taskQueue: options.taskQueue,
     ...workflowSource(options.workflowBundlePath),
-    activities: createActivities({ client, namespace, config }),
+    activities: createActivities({ client, namespace, config, lakes: createLakes(config.s3), warehouses: createWarehouses(config.redshift) }),
     // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.
     maxConcurrentActivityTaskExecutions: 4,
     ...(options.inProcess ? { maxHeartbeatThrottleInterval: '2s' } : {}),

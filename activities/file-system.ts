@@ -27,11 +27,10 @@ const MISSING: Record<string, string> = {
  * terminal (retrying cannot change them); anything else (a full disk, an I/O error) stays as it is, retryable.
  */
 export function fileError(err: unknown, owner: FileOwner, doing: string): unknown {
-  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
-  const file = (err as NodeJS.ErrnoException).path;
-  const where = `${doing}${file ? ` (${file})` : ''}`;
-  if (DENIED[code]) return new ERRORS[owner].access(`${owner} ${where}: ${DENIED[code]} (${code})`);
-  if (MISSING[code]) return new ERRORS[owner].notFound(`${owner} ${where}: ${MISSING[code]} (${code})`);
+  const { code = '', path: file } = (err ?? {}) as NodeJS.ErrnoException;
+  const where = file && !doing.includes(file) ? `${doing} (${file})` : doing;
+  if (DENIED[code]) return new ERRORS[owner].access(`${owner}: ${where}: ${DENIED[code]} (${code})`);
+  if (MISSING[code]) return new ERRORS[owner].notFound(`${owner}: ${where}: ${MISSING[code]} (${code})`);
   return err;
 }
 
@@ -41,25 +40,22 @@ export function fileError(err: unknown, owner: FileOwner, doing: string): unknow
  * here that is one clear error.
  */
 export async function ensureDirectory(dir: string, owner: FileOwner): Promise<void> {
-  const create = async (target: string): Promise<void> => {
-    try {
-      await mkdir(target);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return;
-      const parent = path.dirname(target);
-      if (code !== 'ENOENT' || parent === target) throw fileError(err, owner, `cannot create directory ${target}`);
-      await create(parent);
-      try {
-        await mkdir(target);
-      } catch (again) {
-        const code2 = (again as NodeJS.ErrnoException).code;
-        if (code2 === 'EEXIST') return;
-        // The parent exists now, yet the directory still cannot be made: this filesystem does not allow it.
-        if (code2 === 'ENOENT') throw new ERRORS[owner].access(`${owner}: cannot create directory ${target}: ${parent} does not allow new directories`);
-        throw fileError(again, owner, `cannot create directory ${target}`);
-      }
-    }
-  };
-  await create(path.resolve(dir));
+  const target = path.resolve(dir);
+  const parent = path.dirname(target);
+  const made = await mkdir(target).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return true;
+      if (err.code === 'ENOENT' && parent !== target) return false; // a parent is missing
+      throw fileError(err, owner, `cannot create directory ${target}`);
+    },
+  );
+  if (made) return;
+  await ensureDirectory(parent, owner);
+  await mkdir(target).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return;
+    // The parent exists now, yet the directory still cannot be made: this filesystem does not allow it.
+    if (err.code === 'ENOENT') throw new ERRORS[owner].access(`${owner}: cannot create directory ${target}: ${parent} does not allow new directories`);
+    throw fileError(err, owner, `cannot create directory ${target}`);
+  });
 }

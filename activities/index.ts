@@ -3,13 +3,13 @@ import type { Client } from '@temporalio/client';
 import { TransientSourceError } from './errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import type { SourceMark } from './extract/source-mark';
-import { createLakes, type Lakes, type S3Settings } from './lake';
+import type { Lakes, S3Settings } from './lake';
 import { stageTables, type StageResult } from './stage/parquet';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { metrics } from './metrics';
-import { createWarehouses, type LoadBookkeeping, type LoadOutcome, type Warehouses } from './warehouse';
+import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 import type { PipelineResult, PipelineState } from '../workflows/types';
@@ -30,9 +30,9 @@ export interface ActivityDeps {
   client: Client;
   namespace: string;
   config: ActivityConfig;
-  /** Lakes and warehouses, opened once each and reused: default, built from `config`. */
-  lakes?: Lakes;
-  warehouses?: Warehouses;
+  /** Lakes and warehouses, each opened once (with the process's one S3 and Redshift client) and reused. */
+  lakes: Lakes;
+  warehouses: Warehouses;
 }
 
 /**
@@ -46,8 +46,7 @@ function heartbeat(details?: unknown): void {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const lakes = deps.lakes ?? createLakes(deps.config.s3);
-  const warehouses = deps.warehouses ?? createWarehouses(deps.config.redshift);
+  const { lakes, warehouses } = deps;
 
   return {
     /**

@@ -55,17 +55,17 @@ describe('local lake', () => {
   test('a filesystem that denies writing (EPERM under /sys; tests run as root, so permission bits would not stop them)', async () => {
     const { error } = await failure(lakes.open('/sys/orders-lake').put('raw/L1/page-000001.jsonl', 'x'));
     expect(error).toBeInstanceOf(LakeAccessError);
-    expect(error.message).toBe('lake cannot create directory /sys/orders-lake (/sys/orders-lake): operation not permitted (EPERM)');
+    expect(error.message).toBe('lake: cannot create directory /sys/orders-lake: operation not permitted (EPERM)');
   });
 
   test('a key that must exist and does not, and a reference file that is missing', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-errors-'));
     const missing = await failure(lakes.open(dir).get('raw/L1/page-000001.jsonl'));
     expect(missing.error).toBeInstanceOf(LakeNotFoundError);
-    expect(missing.error.message).toBe(`lake cannot read raw/L1/page-000001.jsonl in ${dir} (${dir}/raw/L1/page-000001.jsonl): no such file or directory (ENOENT)`);
+    expect(missing.error.message).toBe(`lake: cannot read raw/L1/page-000001.jsonl in ${dir} (${dir}/raw/L1/page-000001.jsonl): no such file or directory (ENOENT)`);
     const reference = await failure(lakes.read(`${dir}/users.csv`));
     expect(reference.error).toBeInstanceOf(LakeNotFoundError);
-    expect(reference.error.message).toBe(`lake cannot read ${dir}/users.csv (${dir}/users.csv): no such file or directory (ENOENT)`);
+    expect(reference.error.message).toBe(`lake: cannot read ${dir}/users.csv: no such file or directory (ENOENT)`);
   });
 });
 
