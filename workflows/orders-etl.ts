@@ -15,7 +15,7 @@ import {
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
 import { formatIso, parseIsoDateTime } from '../activities/transform/time';
-import type { PipelineInput, PipelineProgress, PipelineResult } from './types';
+import { DEFAULT_FUTURE_TOLERANCE_SECONDS, type PipelineInput, type PipelineProgress, type PipelineResult } from './types';
 
 /**
  * One run of the pipeline: extract → transform → stage → load, exchanging lake keys only (payloads stay tiny).
@@ -106,6 +106,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       pages: extracted.pages,
       rejectedAt: startedAt,
       chunkRows: input.chunkRows ?? 50_000,
+      // From the workflow's own start, so a retried transform judges the same records future.
+      notAfter: new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString(),
       usersCsv: input.usersCsv,
       productsCsv: input.productsCsv,
     });
