@@ -179,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'print one JSON object on stdout')
     .action(async (flags: { source?: string; warehouse?: string; lake?: string; limit: string; json?: boolean }) => {
       const status = await pipelineStatus(config(), flags);
-      process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : status.text);
+      process.stdout.write(flags.json ? `${JSON.stringify({ pipelines: status.pipelines })}\n` : status.text);
     });
 
   program

@@ -17,8 +17,14 @@ export function runTags(input: PipelineInput): { searchAttributes: { PipelineId:
   return { searchAttributes: { PipelineId: [input.pipelineId] }, memo: { source: input.source, warehouse: input.warehouse, lake: input.lake } };
 }
 
-/** The running activity's last heartbeat details (its own account of its progress) and its attempt. */
-async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promise<{ detail: unknown; attempt: number; lastFailure?: string }> {
+/** The running activity as `describe` shows it: its last heartbeat details (its own account of its progress) and attempt. */
+export interface PendingActivity {
+  detail: unknown;
+  attempt: number;
+  lastFailure?: string;
+}
+
+async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promise<PendingActivity> {
   const pending = (await handle.describe()).raw.pendingActivities?.[0];
   const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
   return {
@@ -42,26 +48,28 @@ function stageDetail(progress: PipelineProgress, detail: unknown): string | unde
     }
     case 'stage':
       return `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
-    case 'load':
-      return String(detail);
     default:
-      return undefined;
+      return String(detail); // the load's step, as its warehouse names it
   }
 }
 
-/** The run's stage (from its query) and its progress in that stage (from the heartbeat), as one line. */
-async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<string> {
-  const progress = await handle.query(progressQuery);
+const ACTIVITY_STAGES: PipelineProgress['stage'][] = ['extract', 'transform', 'stage', 'load'];
+
+/** The run's progress as one line: its stage (from its query) and, in an activity's stage, that activity's progress. */
+export function progressText(progress: PipelineProgress, activity?: PendingActivity): string {
   if (progress.stage === 'waiting' && progress.heldBy) {
     const { workflowId, pipelineId, loadId } = progress.heldBy;
     return `waiting for ${workflowId} (pipeline ${pipelineId}, load ${loadId}) to finish loading`;
   }
-  if (!['extract', 'transform', 'stage', 'load'].includes(progress.stage)) return progress.stage;
-  const { detail, attempt, lastFailure } = await pendingActivity(handle);
-  const shown = stageDetail(progress, detail);
-  let line = shown ? `${progress.stage}: ${shown}` : progress.stage;
-  if (attempt > 1) line += ` (attempt ${attempt}: ${lastFailure ?? ''})`;
-  return line;
+  if (!activity || !ACTIVITY_STAGES.includes(progress.stage)) return progress.stage;
+  const shown = stageDetail(progress, activity.detail);
+  const line = shown ? `${progress.stage}: ${shown}` : progress.stage;
+  return activity.attempt > 1 ? `${line} (attempt ${activity.attempt}: ${activity.lastFailure ?? ''})` : line;
+}
+
+async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<string> {
+  const progress = await handle.query(progressQuery);
+  return progressText(progress, ACTIVITY_STAGES.includes(progress.stage) ? await pendingActivity(handle) : undefined);
 }
 
 /**
