@@ -61,13 +61,13 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: PipelineFlags & { json?: boolean; dryRun?: boolean }) => {
       const cfg = config();
       const input = pipelineInput(flags, cfg);
-      // The in-process worker's logs (its retries, stacks, task tokens) would bury the progress and the one-line
-      // outcome: they go to a file of the data dir instead.
-      if (!cfg.TEMPORAL_ADDRESS) logToFile((workerLog = path.resolve(cfg.ORDERS_ETL_DATA_DIR, 'orders-etl.log')));
       if (flags.dryRun) {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
+      // The in-process worker's logs (its retries, stacks, task tokens) would bury the progress and the one-line
+      // outcome: they go to a file of the data dir instead.
+      if (!cfg.TEMPORAL_ADDRESS) logToFile((workerLog = path.resolve(cfg.ORDERS_ETL_DATA_DIR, 'orders-etl.log')));
       // From here on a signal is handled, not fatal: the run is cancelled and the embedded server stopped.
       const interrupts = new Interrupts();
       try {
