@@ -127,6 +127,24 @@ test('progress lines speak in each stage’s units, and name the load a waiting 
   expect(progressText({ ...base, stage: 'done' })).toBe('done');
 });
 
+test('a real run reports every stage in its own units, never "N records extracted" again', async () => {
+  const cwd = tmp();
+  const fixture = path.join(ROOT, 'tests', 'fixtures', 'juju-take-home-a');
+  const orders = JSON.parse(readFileSync(path.join(fixture, 'api_orders.json'), 'utf8')) as { order_id: string }[];
+  // 30 copies under new ids: enough pages that the stages after the extract are seen while they run.
+  const source = path.join(cwd, 'orders.jsonl');
+  writeFileSync(source, Array.from({ length: 30 }, (_, k) => orders.map((o) => JSON.stringify({ ...o, order_id: `${o.order_id}-${k}` })).join('\n')).join('\n') + '\n');
+  const exit = await cli(['run', '--source', source, '--users', path.join(fixture, 'users.csv'), '--products', path.join(fixture, 'products.csv')], {
+    cwd,
+    env: baseEnv({ ORDERS_ETL_DATA_DIR: path.join(cwd, 'state') }),
+  });
+  expect(exit.code).toBe(0);
+  const progress = lines(exit).slice(2); // after "started an embedded …" and "started <workflowId> …"
+  const forms = [/^starting$/, /^extract(: \d+ pages, \d+ records)?$/, /^transform(: pass [12] of 2, page \d+ of 60)?$/, /^stage(: writing \w+ \(table [1-5] of 5\))?$/, /^load(: .+)?$/, /^done$/];
+  expect(progress.filter((line) => !forms.some((form) => form.test(line.replace(/^orders-etl: /, ''))))).toEqual([]);
+  expect(progress.filter((line) => /^orders-etl: (transform|stage|load)/.test(line))).not.toEqual([]);
+});
+
 test('schedule trigger prints the run it started', async () => {
   const cwd = tmp();
   const env = baseEnv({ TEMPORAL_ADDRESS: temporalAddress(), TEMPORAL_TASK_QUEUE: worker.taskQueue, ORDERS_ETL_DATA_DIR: path.join(cwd, 'state') });
