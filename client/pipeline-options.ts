@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../activities/errors';
 import { isUrl } from '../activities/extract/extract';
+import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
 import { parseIsoDateTime } from '../activities/transform/time';
 import { openWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
@@ -27,9 +28,12 @@ export function bundledSample(): { source: string; users: string; products: stri
   return { source: path.join(dir, 'orders.json'), users: path.join(dir, 'users.csv'), products: path.join(dir, 'products.csv') };
 }
 
-/** A local file becomes absolute and must exist; URLs pass through. */
+/** A local file becomes absolute and must exist; URLs pass through, without credentials. */
 function location(value: string, what: string): string {
-  if (isUrl(value) || value.startsWith('s3://')) return value;
+  if (isUrl(value) || value.startsWith('s3://')) {
+    refuseUrlCredentials(value);
+    return value;
+  }
   const absolute = path.resolve(value);
   if (!existsSync(absolute)) throw new InvalidInputError(`${what} file not found: ${value}`);
   return absolute;
