@@ -217,6 +217,27 @@ describe('the same staged loads on DuckDB and on PostgreSQL running the Redshift
   });
 });
 
+describe('the Redshift de-duplication guard, on PostgreSQL', () => {
+  test('a manifest that lists its file twice doubles every staged row; the guard keeps one of each and the load lands as once', async () => {
+    const once = (await engines()).postgres;
+    const records = [order('o1', '2025-10-01T10:00:00Z', [{ sku: 'A', qty: 1, price: 1 }, { sku: 'B', qty: 2, price: 2 }]), order('o2', '2025-10-02T10:00:00Z', [], { user_id: 'u2' })];
+    const staged = await stage('D1', records);
+    await loadInto(once, staged);
+    const expected = await dump(once.warehouse);
+
+    const twice = (await engines()).postgres;
+    const manifests = { ...staged.prepared.stage.manifests };
+    for (const table of ['dim_user', 'dim_product', 'dim_order', 'fact_sales'] as const) {
+      const manifest = JSON.parse((await lake.get(manifests[table])).toString('utf8')) as { entries: unknown[] };
+      manifests[table] = `staged/D1/${table}.twice.manifest`;
+      await lake.put(manifests[table], JSON.stringify({ entries: [...manifest.entries, ...manifest.entries] }));
+    }
+    const doubled = { ...staged, prepared: { ...staged.prepared, stage: { ...staged.prepared.stage, manifests } } };
+    await expect(loadInto(twice, doubled)).resolves.toEqual({ ordersLoaded: 2, ordersKept: 0, linesLoaded: 2 });
+    expect(await dump(twice.warehouse)).toEqual(expected);
+  });
+});
+
 describe('schema changes: a warehouse an older version created', () => {
   const oldFact = "INSERT INTO fact_sales VALUES ('o0', 1, 'u0', 'A', CAST('2025-09-01 00:00:00' AS TIMESTAMP), CAST('2025-09-01' AS DATE), 1, 1.00, 1.00)";
 
