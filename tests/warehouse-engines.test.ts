@@ -5,6 +5,7 @@
  * in for). The tables must come out identical, and every statement Redshift would receive must parse as Redshift
  * SQL (sqlglot's `redshift` dialect).
  */
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ReconciliationError, WarehouseLoadError } from '../activities/errors';
@@ -308,6 +309,14 @@ describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", (
     const migration = planMigration('redshift', oldLayout, null, '2025-10-05T08:00:00.000Z').statements;
     expect(migration).toEqual(['ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', "INSERT INTO etl_schema_version (version, applied_at) VALUES (1, CAST('2025-10-05 08:00:00.000' AS TIMESTAMP))"]);
     expect(await redshiftParseProblems([...statements, ...migration])).toEqual([]);
+  });
+
+  test('the script `run --warehouse redshift --dry-run` prints parses as a whole', async () => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, REDSHIFT_WORKGROUP: 'wg', REDSHIFT_DATABASE: 'dev', REDSHIFT_IAM_ROLE: ROLE, AWS_REGION: 'eu-west-1' };
+    const out = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'client.js'), 'run', '--warehouse', 'redshift', '--lake', 's3://acme-lake/orders', '--dry-run'], { env, encoding: 'utf8' });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toContain(`${STORED_COLUMNS_SQL};`);
+    expect(await redshiftParseProblems([out.stdout])).toEqual([]);
   });
 
   test('the check can fail: what is not SQL is reported, by position', async () => {
