@@ -320,7 +320,8 @@ describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", (
   });
 
   test('the check can fail: what is not SQL is reported, by position', async () => {
-    const problems = await redshiftParseProblems(['SELECT 1', 'SELECT FROM WHERE (', 'CREATE TEMP TABLE stg_x (LIKE x)']);
-    expect(problems.map((p) => [p.statement, p.sql])).toEqual([[2, 'SELECT FROM WHERE (']]);
+    const problems = await redshiftParseProblems(['SELECT 1', 'SELECT FROM WHERE (', 'CREATE TEMP TABLE stg_x (LIKE x)', 'VACUUM fact_sales']);
+    expect(problems.map((p) => [p.statement, p.sql])).toEqual([[2, 'SELECT FROM WHERE ('], [4, 'VACUUM fact_sales']]);
+    expect(problems[1].error).toBe('not understood, only kept as a command: VACUUM fact_sales');
   });
 });

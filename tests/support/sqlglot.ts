@@ -8,13 +8,19 @@ import { ensureSqlglot } from '../../client/tools';
 const PARSE_EACH = `
 import json, sys
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 problems = []
 for i, sql in enumerate(json.load(sys.stdin)):
     try:
-        sqlglot.parse(sql, read="redshift", error_level=ErrorLevel.RAISE)
+        parsed = sqlglot.parse(sql, read="redshift", error_level=ErrorLevel.RAISE)
     except Exception as e:
         problems.append({"statement": i + 1, "error": str(e).splitlines()[0], "sql": sql})
+        continue
+    # What sqlglot does not understand it keeps as an opaque Command: not a parse, so a problem too.
+    opaque = [e for e in parsed if isinstance(e, exp.Command)]
+    if opaque:
+        problems.append({"statement": i + 1, "error": "not understood, only kept as a command: " + opaque[0].sql()[:80], "sql": sql})
 print(json.dumps(problems))
 `;
 
@@ -24,7 +30,10 @@ export interface ParseProblem {
   sql: string;
 }
 
-/** The statements sqlglot cannot parse as Redshift SQL (`parse(sql, read='redshift', error_level='raise')`). */
+/**
+ * The statements sqlglot cannot parse as Redshift SQL (`parse(sql, read='redshift', error_level='raise')`), or
+ * parses only as an opaque command (its fallback for syntax it does not know). A statement may hold several.
+ */
 export async function redshiftParseProblems(statements: string[]): Promise<ParseProblem[]> {
   const python = await ensureSqlglot();
   return new Promise((resolve, reject) => {
