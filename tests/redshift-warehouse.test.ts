@@ -347,12 +347,14 @@ describe('load', () => {
     mock.on(ExecuteStatementCommand, { Sql: STORED_COLUMNS_SQL }).resolves({ Id: 'q-columns' }).on(ExecuteStatementCommand, { Sql: STORED_VERSION_SQL }).resolves({ Id: 'q-version' });
     mock.on(DescribeStatementCommand, { Id: 'q-columns' }).resolves({ Id: 'q-columns', Status: 'FINISHED', HasResultSet: true });
     mock.on(DescribeStatementCommand, { Id: 'q-version' }).resolves({ Id: 'q-version', Status: 'FINISHED', HasResultSet: true });
-    mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolves({
-      ColumnMetadata: [{ name: 'table_name' }, { name: 'column_name' }],
-      Records: Object.entries(layout).flatMap(([table, columns]) => columns.map((c) => [{ stringValue: table }, { stringValue: c }])),
-    });
-    mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolves({ ColumnMetadata: [{ name: 'version' }], Records: [[version === null ? { isNull: true } : { longValue: version }]] });
+    mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolves(layoutResult(layout));
+    mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolves(versionResult(version));
   }
+  const layoutResult = (layout: Record<string, string[]>) => ({
+    ColumnMetadata: [{ name: 'table_name' }, { name: 'column_name' }],
+    Records: Object.entries(layout).flatMap(([table, columns]) => columns.map((c) => [{ stringValue: table }, { stringValue: c }])),
+  });
+  const versionResult = (version: number | null) => ({ ColumnMetadata: [{ name: 'version' }], Records: [[version === null ? { isNull: true } : { longValue: version }]] });
   const currentLayout = () => Object.fromEntries(Object.values(TABLES).map((t) => [t.name, t.columns.map((c) => c.name)]));
 
   test('ensureSchemaOnLoad runs the DDL as its own batch once per target, reads the layout, then loads', async () => {
@@ -389,6 +391,23 @@ describe('load', () => {
     expect(migration[0]).toBe('ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)');
     expect(migration[1]).toMatch(/^INSERT INTO etl_schema_version \(version, applied_at\) VALUES \(1, CAST\('\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}' AS TIMESTAMP\)\)$/);
     expect(load).toEqual(w.loadStatements(request('L1')));
+  });
+
+  test('a migration another worker ran first (our ALTER fails: the column exists) lets the load go on when nothing is left to do', async () => {
+    const w = warehouse({ ensureSchemaOnLoad: true, database: `db_race_${Date.now()}` });
+    const n = w.loadStatements(request()).length;
+    mock.on(BatchExecuteStatementCommand).resolvesOnce({ Id: 'batch-ddl' }).resolvesOnce({ Id: 'batch-alter' }).resolves({ Id: 'batch-load' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-ddl' }).resolves({ Id: 'batch-ddl', Status: 'FINISHED' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-alter' }).resolves({ Id: 'batch-alter', Status: 'FAILED', Error: 'ERROR: column "currency" of relation "fact_sales" already exists' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-load' }).resolves({ Id: 'batch-load', Status: 'FINISHED' });
+    mock.on(GetStatementResultCommand, { Id: `batch-load:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    storedLayout({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') }, null);
+    // The second read of the layout finds the other worker's migration.
+    mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolvesOnce(layoutResult({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') })).resolves(layoutResult(currentLayout()));
+    mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolvesOnce(versionResult(null)).resolves(versionResult(SCHEMA_VERSION));
+
+    await expect(w.load(request('L1'), () => {})).resolves.toEqual({ ordersLoaded: 3, ordersKept: 0, linesLoaded: 4 });
+    expect(batchInputs().map((i) => i.Sqls![0])).toEqual([schemaStatements()[0], 'ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', w.loadStatements(request('L1'))[0]]);
   });
 
   test('a layout that cannot be migrated in place stops before the load, saying what differs', async () => {

@@ -256,11 +256,23 @@ export class RedshiftWarehouse implements Warehouse {
    */
   async ensureSchema(heartbeat: (step: string) => void = () => {}): Promise<void> {
     await this.runBatch('creating the schema', schemaStatements(), heartbeat);
+    const migration = await this.migrationStatements();
+    if (!migration.length) return;
+    try {
+      await this.runBatch(`migrating to schema version ${SCHEMA_VERSION}`, migration, heartbeat);
+    } catch (err) {
+      // Another worker may have migrated in between (then our ALTER finds its column): fine if nothing is left to do.
+      if ((await this.migrationStatements()).length) throw err;
+    }
+  }
+
+  /** What brings the stored layout to SCHEMA_VERSION (see planMigration); throws when it cannot be done in place. */
+  private async migrationStatements(): Promise<string[]> {
     const stored = storedColumns(await this.query(STORED_COLUMNS_SQL));
     const version = (await this.query(STORED_VERSION_SQL))[0]?.version;
     const { statements, problems } = planMigration('redshift', stored, version == null ? null : Number(version), new Date().toISOString());
     if (problems.length) throw new WarehouseLoadError(`${this.name} cannot be brought to schema version ${SCHEMA_VERSION}: ${problems.join('; ')}`);
-    if (statements.length) await this.runBatch(`migrating to schema version ${SCHEMA_VERSION}`, statements, heartbeat);
+    return statements;
   }
 
   /** One batch of statements in one transaction, outside a load; `what` names it in the error. */
