@@ -35,7 +35,8 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option('--warehouse <spec>', 'duckdb:PATH or redshift (default: duckdb:./data/warehouse.duckdb)')
     .option('--lake <dir|s3://bucket/prefix>', 'where raw, transformed and staged files go (default: ./data/lake)')
     .option('--lookback <duration>', 'start incremental runs this long before the watermark, for late arrivals (e.g. 1h)')
-    .option('--page-size <n>', 'records per API page (1-1000, default 500)');
+    .option('--page-size <n>', 'records per API page (1-1000, default 500)')
+    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)');
   if (withWindow) {
     command
       .option('--since <iso>', 'extract records created at or after this instant (default: the pipeline watermark)')

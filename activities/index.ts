@@ -73,8 +73,8 @@ export function createActivities(deps: ActivityDeps) {
 
     async transform(input: TransformInput & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<TransformResult> {
       const [users, products] = await Promise.all([
-        input.usersCsv ? readLocation(input.usersCsv, env).then((b) => parseUsersCsv(b.toString('utf8'))) : [],
-        input.productsCsv ? readLocation(input.productsCsv, env).then((b) => parseProductsCsv(b.toString('utf8'))) : [],
+        input.usersCsv ? readLocation(input.usersCsv, env).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
+        input.productsCsv ? readLocation(input.productsCsv, env).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
       ]);
       const result = await transformOrders(input, openLake(input.lake, env), { users, products }, (d) => heartbeat(d));
       metrics.recordsRejected.inc(result.counts.rejectedOrders + result.counts.rejectedItems);

@@ -21,6 +21,19 @@ export interface TableDef {
   redshift: { distStyle: 'KEY' | 'ALL' | 'EVEN'; distKey?: string; sortKey: string[] };
 }
 
+/**
+ * Longest value, in UTF-8 bytes, of each text type: Redshift's VARCHAR widths. The transform keeps every value
+ * within them (value_too_long otherwise), so DuckDB, whose VARCHAR has no width, holds exactly what Redshift can.
+ */
+export const MAX_BYTES = { string: 256, text: 65_535 } as const;
+
+/** The byte limit of a text column. */
+export function maxBytes(table: TableName, column: string): number {
+  const type = TABLES[table].columns.find((c) => c.name === column)?.type;
+  if (type !== 'string' && type !== 'text') throw new Error(`${table}.${column} is not a text column`);
+  return MAX_BYTES[type];
+}
+
 export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
@@ -139,8 +152,8 @@ const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
     boolean: 'BOOLEAN',
   },
   redshift: {
-    string: 'VARCHAR(256)',
-    text: 'VARCHAR(65535)',
+    string: `VARCHAR(${MAX_BYTES.string})`,
+    text: `VARCHAR(${MAX_BYTES.text})`,
     int: 'INTEGER',
     bigint: 'BIGINT',
     money: 'DECIMAL(18,2)',

@@ -20,6 +20,7 @@ const EnvSchema = z.object({
   ORDERS_ETL_LAKE: z.string().min(1).optional(),
   ORDERS_ETL_DATA_DIR: z.string().min(1).default('./data'),
   ORDERS_ETL_LOOKBACK: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 15m or 2h').optional(),
+  ORDERS_ETL_FUTURE_TOLERANCE: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 5m or 1h').optional(),
   ORDERS_ETL_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).optional(),
   METRICS_PORT: port.optional(),
   S3_ENDPOINT: z.string().url().optional(),

@@ -19,6 +19,7 @@ export interface PipelineFlags {
   until?: string;
   lookback?: string;
   pageSize?: string;
+  futureTolerance?: string;
 }
 
 export function bundledSample(): { source: string; users: string; products: string } {
@@ -71,6 +72,7 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
   const products = flags.products ?? defaults.products;
   const lake = flags.lake ?? config.ORDERS_ETL_LAKE ?? path.join(config.ORDERS_ETL_DATA_DIR, 'lake');
   const lookback = flags.lookback ?? config.ORDERS_ETL_LOOKBACK;
+  const futureTolerance = flags.futureTolerance ?? config.ORDERS_ETL_FUTURE_TOLERANCE;
   const pageSize = flags.pageSize !== undefined ? Number(flags.pageSize) : config.ORDERS_ETL_PAGE_SIZE;
   if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)) {
     throw new InvalidInputError(`--page-size must be an integer from 1 to 1000, got "${flags.pageSize}"`);
@@ -89,5 +91,6 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
     until,
     lookbackSeconds: lookback === undefined ? undefined : parseDuration(lookback, '--lookback'),
     pageSize,
+    futureToleranceSeconds: futureTolerance === undefined ? undefined : parseDuration(futureTolerance, '--future-tolerance'),
   };
 }
