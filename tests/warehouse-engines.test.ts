@@ -88,6 +88,7 @@ interface Staged {
 
 /** Extract → transform → stage once: every engine then loads the very same Parquet files. */
 async function stage(loadId: string, records: unknown[], ref: Reference = reference()): Promise<Staged> {
+  // prepareLoad never touches the warehouse (its options type merely carries one).
   const prepared = await prepareLoad({ lake, warehouse: undefined as never, loadId, records, reference: ref, startedAt: '2025-10-05T08:00:00.000Z' });
   return { loadId, prepared };
 }

@@ -6,6 +6,7 @@
 const { PGlite } = require('@electric-sql/pglite');
 
 const ready = PGlite.create();
+process.on('disconnect', () => process.exit(0)); // the test process is gone: so is its database
 process.on('message', async ({ id, method, args }) => {
   try {
     const db = await ready;

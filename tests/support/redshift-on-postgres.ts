@@ -1,5 +1,5 @@
 /**
- * Redshift's Data API, answered by a real PostgreSQL (PGlite: Postgres compiled to WASM, in process). The
+ * Redshift's Data API, answered by a real PostgreSQL (PGlite: Postgres compiled to WASM, in a child process). The
  * RedshiftWarehouse under test is the real one, with its real statements: only the SDK client is stubbed, and its
  * stub runs every submitted statement on Postgres, a batch as one transaction in a session of its own (so its temp
  * tables vanish with it), as the Data API does. Two things are stood in for, both in `toPostgres` and `copyStandIn`:
