@@ -72,3 +72,8 @@ CREATE TABLE IF NOT EXISTS etl_loads (
   orders_kept     BIGINT NOT NULL,
   lines_loaded    BIGINT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS etl_schema_version (
+  version         INTEGER NOT NULL,
+  applied_at      TIMESTAMP NOT NULL
+);
