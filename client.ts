@@ -1,10 +1,11 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import { WorkflowFailedError } from '@temporalio/client';
+import { Command } from 'commander';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { ConfigurationError, loadEnvConfig, loadWorkerConfig, type EnvConfig } from './client/config';
+import { ConfigurationError, loadEnvConfig, loadWorkerConfig, packageRoot, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
@@ -14,7 +15,8 @@ import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
 import { pipelineStatus } from './client/status';
 import { openTemporal } from './client/temporal';
-import { logger } from './activities/logger';
+import { logToFile } from './activities/logger';
+import { redactUrls } from './activities/redact';
 
 class UsageError extends Error {}
 
@@ -35,7 +37,8 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option('--warehouse <spec>', 'duckdb:PATH or redshift (default: duckdb:./data/warehouse.duckdb)')
     .option('--lake <dir|s3://bucket/prefix>', 'where raw, transformed and staged files go (default: ./data/lake)')
     .option('--lookback <duration>', 'start incremental runs this long before the watermark, for late arrivals (e.g. 1h)')
-    .option('--page-size <n>', 'records per API page (1-1000, default 500)');
+    .option('--page-size <n>', 'records per API page (1-1000, default 500)')
+    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)');
   if (withWindow) {
     command
       .option('--since <iso>', 'extract records created at or after this instant (default: the pipeline watermark)')
@@ -50,6 +53,7 @@ async function main(argv: string[]): Promise<void> {
     // Usage errors (unknown command or option, missing value) are one line too, like every other error.
     .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`) });
   program.exitOverride();
+  program.version((JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, '-V, --version');
   const config = (): EnvConfig => loadEnvConfig();
 
   pipelineOptions(program.command('run').description('run the pipeline once through Temporal and wait for it'))
@@ -58,12 +62,13 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: PipelineFlags & { json?: boolean; dryRun?: boolean }) => {
       const cfg = config();
       const input = pipelineInput(flags, cfg);
-      // The in-process worker's routine logs would bury the summary; LOG_LEVEL brings them back.
-      if (!process.env.LOG_LEVEL) logger.level = 'warn';
       if (flags.dryRun) {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
+      // The in-process worker's logs (its retries, stacks, task tokens) would bury the progress and the one-line
+      // outcome: they go to a file of the data dir instead.
+      if (!cfg.TEMPORAL_ADDRESS) logToFile((workerLog = path.resolve(cfg.ORDERS_ETL_DATA_DIR, 'orders-etl.log')));
       // From here on a signal is handled, not fatal: the run is cancelled and the embedded server stopped.
       const interrupts = new Interrupts();
       try {
@@ -100,10 +105,12 @@ async function main(argv: string[]): Promise<void> {
     .command('tools')
     .description('install (or find) the pinned Temporal CLI and S3 gateway into the cache, and print their paths')
     .option('--s3', 'also the S3-compatible gateway the tests use (built with go install: a few minutes)')
-    .action(async (flags: { s3?: boolean }) => {
-      const { ensureS3Server, ensureTemporalCli } = await import('./client/tools');
+    .option('--sqlglot', "also the venv with sqlglot, the Redshift-dialect parser the tests check Redshift's SQL with")
+    .action(async (flags: { s3?: boolean; sqlglot?: boolean }) => {
+      const { ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./client/tools');
       process.stdout.write(`temporal   ${await ensureTemporalCli()}\n`);
       if (flags.s3) process.stdout.write(`versitygw  ${await ensureS3Server()}\n`);
+      if (flags.sqlglot) process.stdout.write(`sqlglot    ${await ensureSqlglot()}\n`);
     });
 
   program
@@ -145,16 +152,37 @@ async function main(argv: string[]): Promise<void> {
 
   registerScheduleCommands(pipelineOptions(program.command('schedule').description('manage the Temporal Schedule that runs the pipeline'), false), config);
 
+  for (const [verb, done] of [['cancel', 'cancelled'], ['terminate', 'terminated']] as const) {
+    const command = program
+      .command(`${verb} <workflowId>`)
+      .description(verb === 'cancel' ? 'cancel a run: its activities stop at their next heartbeat, nothing is alerted' : 'end a run at once, without cleanup')
+      .action(async (workflowId: string, flags: { reason?: string }) => {
+        const session = await openTemporal(config(), { embeddedWorker: false });
+        try {
+          const handle = session.client.workflow.getHandle(workflowId);
+          await (verb === 'cancel' ? handle.cancel() : handle.terminate(flags.reason ?? 'terminated from the orders-etl CLI'));
+          progressLine(`${done} ${workflowId}`);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new UsageError(`no running workflow ${workflowId}`);
+          throw err;
+        } finally {
+          await session.close();
+        }
+      });
+    if (verb === 'terminate') command.option('--reason <text>', 'why, recorded in the run\'s history');
+  }
+
   program
     .command('status')
-    .description("each pipeline's watermark and its last runs")
+    .description("each pipeline's watermark, its last runs and its last failure")
     .option('--source <url|file>', 'only pipelines of this source')
     .option('--warehouse <spec>', 'only pipelines into this warehouse')
+    .option('--lake <dir|s3://bucket/prefix>', 'only runs into this lake')
     .option('--limit <n>', 'runs to show', '10')
     .option('--json', 'print one JSON object on stdout')
-    .action(async (flags: { source?: string; warehouse?: string; limit: string; json?: boolean }) => {
+    .action(async (flags: { source?: string; warehouse?: string; lake?: string; limit: string; json?: boolean }) => {
       const status = await pipelineStatus(config(), flags);
-      process.stdout.write(flags.json ? `${JSON.stringify(status)}\n` : status.text);
+      process.stdout.write(flags.json ? `${JSON.stringify({ pipelines: status.pipelines })}\n` : status.text);
     });
 
   program
@@ -172,15 +200,18 @@ async function main(argv: string[]): Promise<void> {
 }
 
 
-/** One line for people: the cause of a failed run, not its wrapper. */
+/** Where the embedded worker of this `run` logs, once it does. */
+let workerLog: string | undefined;
+
+/** One line for people: the cause of a failed run, not its wrapper, and where its details are. */
 function describe(err: unknown): string {
   let message = err instanceof Error ? err.message : String(err);
   if (err instanceof WorkflowFailedError) {
     let cause: Error | undefined = err.cause;
     while (cause?.cause instanceof Error) cause = cause.cause;
-    message = `the run failed: ${cause?.message ?? err.message}`;
+    message = `the run failed: ${cause?.message ?? err.message}${workerLog ? ` (details in ${workerLog})` : ''}`;
   }
-  return message.replace(/\s*\n\s*/g, ' '); // a server's error body may span lines
+  return redactUrls(message.replace(/\s*\n\s*/g, ' ')); // a server's error body may span lines
 }
 
 if (require.main === module) {

@@ -88,8 +88,8 @@ export function createActivities(deps: ActivityDeps) {
 
     async transform(input: TransformInput & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<TransformResult> {
       const [users, products] = await Promise.all([
-        input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'))) : [],
-        input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'))) : [],
+        input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
+        input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
       ]);
       const result = await transformOrders(input, lakes.open(input.lake), { users, products }, (d) => heartbeat(d));
       metrics.recordsRejected.inc(result.counts.rejectedOrders + result.counts.rejectedItems);

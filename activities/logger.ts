@@ -1,6 +1,7 @@
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import type { Logger as TemporalLogger, LogLevel, LogMetadata } from '@temporalio/common';
+import { redactUrls } from './redact';
 
 /**
  * Fields that may hold credentials. Both the top level and one level down are listed because
@@ -13,15 +14,6 @@ export const redactPaths: string[] = [
   'headers.authorization',
   '*.headers.authorization',
 ];
-
-/** Hides the password of `scheme://user:password@host` (kept: the user, so a wrong account is still diagnosable). */
-export function redactUrl(url: string): string {
-  // Greedy up to the last '@' before the path: an unencoded '@' in a password must not leak its tail.
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_all, scheme: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    return `${scheme}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
-  });
-}
 
 function levelFrom(env: NodeJS.ProcessEnv): pino.LevelWithSilent {
   const wanted = (env.LOG_LEVEL ?? 'info').trim().toLowerCase();
@@ -43,6 +35,22 @@ function defaultDestination(env: NodeJS.ProcessEnv): pino.DestinationStream {
   return pino.destination({ dest: 2, sync: true });
 }
 
+/**
+ * Where a logger's lines go. Each finished line has the credentials of its URLs redacted, wherever they hide (a
+ * message, an error's stack, a nested field), which key-based redaction alone cannot promise.
+ */
+class LogOutput {
+  constructor(public target: pino.DestinationStream) {}
+  write(line: string): void {
+    this.target.write(redactUrls(line));
+  }
+  flush(callback?: (err?: Error) => void): void {
+    const target = this.target as { flush?: (cb?: (err?: Error) => void) => void };
+    if (target.flush) target.flush(callback);
+    else callback?.();
+  }
+}
+
 /** A logger with the project's level, redaction and serializers; `destination` lets tests capture the output. */
 export function createLogger(destination?: pino.DestinationStream, env: NodeJS.ProcessEnv = process.env): pino.Logger {
   const level = levelFrom(env);
@@ -54,13 +62,19 @@ export function createLogger(destination?: pino.DestinationStream, env: NodeJS.P
       // Temporal's meta carries failures under `error`; serialize them like `err` instead of as `{}`.
       serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
     },
-    destination ?? defaultDestination(env),
+    destination instanceof LogOutput ? destination : new LogOutput(destination ?? defaultDestination(env)),
   );
   if (env.LOG_LEVEL && level !== env.LOG_LEVEL.trim().toLowerCase()) log.warn({ LOG_LEVEL: env.LOG_LEVEL }, 'unknown LOG_LEVEL, using info');
   return log;
 }
 
-export const logger: pino.Logger = createLogger();
+const processOutput = new LogOutput(defaultDestination(process.env));
+export const logger: pino.Logger = createLogger(processOutput);
+
+/** From now on the process's logs go to `file` (appended, JSON lines), e.g. to keep a command's stderr for people. */
+export function logToFile(file: string): void {
+  processOutput.target = pino.destination({ dest: file, sync: true, mkdir: true, append: true });
+}
 
 const PINO_LEVELS: Record<LogLevel, pino.Level> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 /** Keys pino writes itself; a meta field of the same name would produce duplicate JSON keys. */

@@ -21,6 +21,19 @@ export interface TableDef {
   redshift: { distStyle: 'KEY' | 'ALL' | 'EVEN'; distKey?: string; sortKey: string[] };
 }
 
+/**
+ * Longest value, in UTF-8 bytes, of each text type: Redshift's VARCHAR widths. The transform keeps every value
+ * within them (value_too_long otherwise), so DuckDB, whose VARCHAR has no width, holds exactly what Redshift can.
+ */
+export const MAX_BYTES = { string: 256, text: 65_535 } as const;
+
+/** The byte limit of a text column. */
+export function maxBytes(table: TableName, column: string): number {
+  const type = TABLES[table].columns.find((c) => c.name === column)?.type;
+  if (type !== 'string' && type !== 'text') throw new Error(`${table}.${column} is not a text column`);
+  return MAX_BYTES[type];
+}
+
 export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
@@ -139,8 +152,8 @@ const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
     boolean: 'BOOLEAN',
   },
   redshift: {
-    string: 'VARCHAR(256)',
-    text: 'VARCHAR(65535)',
+    string: `VARCHAR(${MAX_BYTES.string})`,
+    text: `VARCHAR(${MAX_BYTES.text})`,
     int: 'INTEGER',
     bigint: 'BIGINT',
     money: 'DECIMAL(18,2)',
@@ -176,5 +189,74 @@ export function createTableSql(dialect: Dialect, table: TableName): string {
 }
 
 export function schemaSql(dialect: Dialect): string {
-  return (Object.keys(TABLES) as TableName[]).map((t) => createTableSql(dialect, t)).join('\n\n') + '\n';
+  return [...(Object.keys(TABLES) as TableName[]).map((t) => createTableSql(dialect, t)), `${SCHEMA_VERSION_DDL};`].join('\n\n') + '\n';
+}
+
+// ---- Schema versions and migrations ----
+
+/**
+ * The version of the layout TABLES defines; every load records it in etl_schema_version. Bump it with every change
+ * to TABLES. A change may only add tables or append NULLABLE columns at the END of a table: an older warehouse is
+ * then migrated in place (`ALTER TABLE … ADD COLUMN` appends, so stored columns keep the definition's order, which
+ * Redshift's COPY of Parquet relies on: it matches columns by position). Any other difference stops the load with
+ * what differs, for a migration by hand.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** One row per version a warehouse was brought to, with when (the same DDL in both dialects). */
+const SCHEMA_VERSION_DDL = 'CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)';
+
+/** The stored layout: `table_name, column_name` of every table TABLES defines, in column order (both engines and Redshift). */
+export const STORED_COLUMNS_SQL =
+  `SELECT table_name, column_name FROM information_schema.columns WHERE table_catalog = current_database() AND table_schema = current_schema() ` +
+  `AND table_name IN (${Object.keys(TABLES).map((t) => `'${t}'`).join(', ')}) ORDER BY table_name, ordinal_position`;
+
+/** The version a warehouse was last brought to: one row, `version` NULL when it predates versioning. */
+export const STORED_VERSION_SQL = 'SELECT MAX(version) AS version FROM etl_schema_version';
+
+/** STORED_COLUMNS_SQL's rows as each table's columns in order. */
+export function storedColumns(rows: Record<string, unknown>[]): Record<string, string[]> {
+  const stored: Record<string, string[]> = {};
+  for (const row of rows) (stored[String(row.table_name)] ??= []).push(String(row.column_name));
+  return stored;
+}
+
+export interface Migration {
+  /** What to run, in one transaction, to bring the warehouse to SCHEMA_VERSION; empty when it is there. */
+  statements: string[];
+  /** Why the warehouse cannot be migrated in place, one line each; the load must stop when there are any. */
+  problems: string[];
+}
+
+/**
+ * The migration from a stored layout (each table's columns in order, from STORED_COLUMNS_SQL, after the
+ * `CREATE TABLE IF NOT EXISTS` DDL ran) and stored version to SCHEMA_VERSION. `appliedAt` is an ISO instant.
+ */
+export function planMigration(dialect: Dialect, stored: Record<string, string[]>, storedVersion: number | null, appliedAt: string): Migration {
+  const statements: string[] = [];
+  const problems: string[] = [];
+  if (storedVersion !== null && storedVersion > SCHEMA_VERSION) {
+    problems.push(`the warehouse is at schema version ${storedVersion}, newer than this orders-etl's ${SCHEMA_VERSION}: upgrade orders-etl`);
+  }
+  for (const def of Object.values(TABLES)) {
+    const have = stored[def.name] ?? [];
+    const want = def.columns.map((c) => c.name);
+    const unknown = have.filter((c) => !want.includes(c));
+    if (unknown.length) {
+      problems.push(`${def.name} has column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} that schema version ${SCHEMA_VERSION} does not define`);
+    } else if (have.some((c, i) => want[i] !== c)) {
+      const missing = want.filter((c) => !have.includes(c));
+      problems.push(`${def.name} lacks ${missing.join(', ')} before its last column (stored: ${have.join(', ')}): ADD COLUMN would put ${missing.length > 1 ? 'them' : 'it'} out of order`);
+    } else {
+      for (const c of def.columns.slice(have.length)) {
+        if (c.nullable) statements.push(`ALTER TABLE ${def.name} ADD COLUMN ${c.name} ${sqlType(dialect, c.type)}`);
+        else problems.push(`${def.name} lacks NOT NULL column ${c.name}, which cannot be added to stored rows`);
+      }
+    }
+  }
+  if (storedVersion !== SCHEMA_VERSION) {
+    const at = appliedAt.replace('T', ' ').replace(/Z$/, '');
+    statements.push(`INSERT INTO etl_schema_version (version, applied_at) VALUES (${SCHEMA_VERSION}, CAST('${at}' AS TIMESTAMP))`);
+  }
+  return problems.length ? { statements: [], problems } : { statements, problems };
 }

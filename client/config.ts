@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { ActivityConfig } from '../activities';
 import { InvalidInputError } from '../activities/errors';
+import { sourceHeaders } from '../activities/extract/orders-api-client';
 import { s3SettingsFromEnv } from '../activities/lake';
 import { readRedshiftEnv, type RedshiftTarget } from '../activities/warehouse/redshift-warehouse';
 
@@ -23,6 +24,7 @@ const EnvSchema = z.object({
   ORDERS_ETL_LAKE: z.string().min(1).optional(),
   ORDERS_ETL_DATA_DIR: z.string().min(1).default('./data'),
   ORDERS_ETL_LOOKBACK: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 15m or 2h').optional(),
+  ORDERS_ETL_FUTURE_TOLERANCE: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 5m or 1h').optional(),
   ORDERS_ETL_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).optional(),
   METRICS_PORT: port.optional(),
   S3_ENDPOINT: z.string().url().optional(),
@@ -87,6 +89,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const usesRedshift = Object.keys(present).some((name) => name.startsWith('REDSHIFT_'));
   const redshift = usesRedshift ? readRedshiftEnv(env) : undefined;
   problems.push(...(redshift?.problems ?? []).map((p) => `Redshift configuration: ${p}`));
+  try {
+    sourceHeaders(env);
+  } catch (err) {
+    problems.push((err as Error).message); // names the variable, never quotes its value
+  }
   if (present.ALERT_SMTP_URL && !present.ALERT_EMAIL_TO) problems.push('environment variable ALERT_EMAIL_TO: required with ALERT_SMTP_URL (the recipients of failure emails)');
   if (!parsed.success || problems.length) throw new ConfigurationError(problems);
   const { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL } = parsed.data;

@@ -1,7 +1,16 @@
+import { redactUrls } from '../activities/redact';
+
 /** What the CLI prints: progress on stderr, results on stdout as readable tables or one JSON object. */
 
 export function progressLine(message: string): void {
-  process.stderr.write(`orders-etl: ${message}\n`);
+  process.stderr.write(`orders-etl: ${redactUrls(message)}\n`);
+}
+
+const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Control characters as JSON writes them (`\n`, `\u001b`): data never breaks a table or drives the terminal. */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function cell(value: unknown): string {
@@ -11,14 +20,14 @@ function cell(value: unknown): string {
   return String(value);
 }
 
-/** Rows as an aligned text table; numbers right-aligned. */
+/** Rows as an aligned text table; numbers right-aligned, control characters escaped. */
 export function formatTable(rows: Record<string, unknown>[], columns = rows.length ? Object.keys(rows[0]) : []): string {
   if (columns.length === 0) return '(no rows)\n';
-  const cells = rows.map((row) => columns.map((c) => cell(row[c])));
+  const cells = rows.map((row) => columns.map((c) => escapeControl(cell(row[c]))));
   const numeric = columns.map((c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number' || row[c] === null || /^-?\d+(\.\d+)?$/.test(String(row[c]))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
+  const widths = columns.map((c, i) => Math.max(escapeControl(c).length, ...cells.map((r) => r[i].length)));
   const line = (values: string[]) => values.map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n') + '\n';
+  return [line(columns.map(escapeControl)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n') + '\n';
 }
 
 /** A record as a two-column table of label and value. */

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../activities/errors';
 import { isUrl } from '../activities/extract/extract';
+import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
 import { parseIsoDateTime } from '../activities/transform/time';
 import { openWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
@@ -19,6 +20,7 @@ export interface PipelineFlags {
   until?: string;
   lookback?: string;
   pageSize?: string;
+  futureTolerance?: string;
 }
 
 export function bundledSample(): { source: string; users: string; products: string } {
@@ -26,9 +28,12 @@ export function bundledSample(): { source: string; users: string; products: stri
   return { source: path.join(dir, 'orders.json'), users: path.join(dir, 'users.csv'), products: path.join(dir, 'products.csv') };
 }
 
-/** A local file becomes absolute and must exist; URLs pass through. */
+/** A local file becomes absolute and must exist; URLs pass through, without credentials. */
 function location(value: string, what: string): string {
-  if (isUrl(value) || value.startsWith('s3://')) return value;
+  if (isUrl(value) || value.startsWith('s3://')) {
+    refuseUrlCredentials(value);
+    return value;
+  }
   const absolute = path.resolve(value);
   if (!existsSync(absolute)) throw new InvalidInputError(`${what} file not found: ${value}`);
   return absolute;
@@ -71,6 +76,7 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
   const products = flags.products ?? defaults.products;
   const lake = flags.lake ?? config.ORDERS_ETL_LAKE ?? path.join(config.ORDERS_ETL_DATA_DIR, 'lake');
   const lookback = flags.lookback ?? config.ORDERS_ETL_LOOKBACK;
+  const futureTolerance = flags.futureTolerance ?? config.ORDERS_ETL_FUTURE_TOLERANCE;
   const pageSize = flags.pageSize !== undefined ? Number(flags.pageSize) : config.ORDERS_ETL_PAGE_SIZE;
   if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)) {
     throw new InvalidInputError(`--page-size must be an integer from 1 to 1000, got "${flags.pageSize}"`);
@@ -89,5 +95,6 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
     until,
     lookbackSeconds: lookback === undefined ? undefined : parseDuration(lookback, '--lookback'),
     pageSize,
+    futureToleranceSeconds: futureTolerance === undefined ? undefined : parseDuration(futureTolerance, '--future-tolerance'),
   };
 }

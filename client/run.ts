@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure, TerminatedFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { progressQuery, type ordersEtl } from '../workflows';
-import type { PipelineInput, PipelineResult } from '../workflows/types';
+import { STAGED_TABLES, type TableName } from '../activities/schema';
+import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
 import { formatSummary, progressLine } from './output';
 import type { TemporalSession } from './temporal';
@@ -11,27 +12,64 @@ export function runWorkflowId(pipelineId: string, at = new Date()): string {
   return `orders-etl-${pipelineId}-${at.toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1Z')}`;
 }
 
-/** What every run of a pipeline carries, manual or scheduled: its id to search by, its source and warehouse to show. */
-export function runTags(input: PipelineInput): { searchAttributes: { PipelineId: string[] }; memo: { source: string; warehouse: string } } {
-  return { searchAttributes: { PipelineId: [input.pipelineId] }, memo: { source: input.source, warehouse: input.warehouse } };
+/** What every run of a pipeline carries, manual or scheduled: its id to search by, its source, warehouse and lake to show. */
+export function runTags(input: PipelineInput): { searchAttributes: { PipelineId: string[] }; memo: { source: string; warehouse: string; lake: string } } {
+  return { searchAttributes: { PipelineId: [input.pipelineId] }, memo: { source: input.source, warehouse: input.warehouse, lake: input.lake } };
 }
 
-/** The run's stage (from its query) and the extract's pages (from its heartbeat), as one line. */
+/** The running activity as `describe` shows it: its last heartbeat details (its own account of its progress) and attempt. */
+export interface PendingActivity {
+  detail: unknown;
+  attempt: number;
+  lastFailure?: string;
+}
+
+async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promise<PendingActivity> {
+  const pending = (await handle.describe()).raw.pendingActivities?.[0];
+  const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
+  return {
+    detail: payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
+    attempt: pending?.attempt ?? 1,
+    lastFailure: pending?.lastFailure?.message ?? undefined,
+  };
+}
+
+/** A stage's progress in its own units, from its activity's heartbeat: pages read, pages transformed, tables written, load step. */
+function stageDetail(progress: PipelineProgress, detail: unknown): string | undefined {
+  if (detail === undefined) return undefined;
+  switch (progress.stage) {
+    case 'extract': {
+      const { pages = 0, records = 0 } = detail as { pages?: number; records?: number };
+      return `${pages} pages, ${records} records`;
+    }
+    case 'transform': {
+      const { pass, page } = detail as { pass: number; page: number };
+      return `pass ${pass} of 2, page ${page} of ${progress.pages ?? '?'}`;
+    }
+    case 'stage':
+      return `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
+    default:
+      return String(detail); // the load's step, as its warehouse names it
+  }
+}
+
+const ACTIVITY_STAGES: PipelineProgress['stage'][] = ['extract', 'transform', 'stage', 'load'];
+
+/** The run's progress as one line: its stage (from its query) and, in an activity's stage, that activity's progress. */
+export function progressText(progress: PipelineProgress, activity?: PendingActivity): string {
+  if (progress.stage === 'waiting' && progress.heldBy) {
+    const { workflowId, pipelineId, loadId } = progress.heldBy;
+    return `waiting for ${workflowId} (pipeline ${pipelineId}, load ${loadId}) to finish loading`;
+  }
+  if (!activity || !ACTIVITY_STAGES.includes(progress.stage)) return progress.stage;
+  const shown = stageDetail(progress, activity.detail);
+  const line = shown ? `${progress.stage}: ${shown}` : progress.stage;
+  return activity.attempt > 1 ? `${line} (attempt ${activity.attempt}: ${activity.lastFailure ?? ''})` : line;
+}
+
 async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<string> {
   const progress = await handle.query(progressQuery);
-  let line = `${progress.stage}`;
-  if (progress.stage === 'extract') {
-    const pending = (await handle.describe()).raw.pendingActivities?.[0];
-    const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-    if (payload) {
-      const detail = JSON.parse(Buffer.from(payload).toString('utf8')) as { pages?: number; records?: number };
-      line += `: ${detail.pages ?? 0} pages, ${detail.records ?? 0} records`;
-    }
-    if (pending?.attempt && pending.attempt > 1) line += ` (attempt ${pending.attempt}: ${pending.lastFailure?.message ?? ''})`;
-  } else if (progress.extracted !== undefined) {
-    line += `: ${progress.extracted} records extracted`;
-  }
-  return line;
+  return progressText(progress, ACTIVITY_STAGES.includes(progress.stage) ? await pendingActivity(handle) : undefined);
 }
 
 /**

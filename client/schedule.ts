@@ -1,4 +1,5 @@
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleHandle } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../activities/errors';
 import type { PipelineInput } from '../workflows/types';
@@ -35,6 +36,24 @@ function instantFlag(value: string, flag: string): Date {
   const at = new Date(value);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(at.getTime())) throw new InvalidInputError(`${flag} must be an ISO 8601 date-time, got "${value}"`);
   return at;
+}
+
+const TRIGGER_WAIT_MS = 10_000;
+
+/** What a trigger did, once the schedule shows it: the run it started, or why it started none. */
+async function triggerOutcome(handle: ScheduleHandle, before: ScheduleDescription): Promise<string> {
+  for (const deadline = Date.now() + TRIGGER_WAIT_MS; Date.now() < deadline; await sleep(200)) {
+    const { info } = await handle.describe();
+    if (info.numActionsTaken > before.info.numActionsTaken) {
+      const { workflow } = info.recentActions.at(-1)!.action;
+      return `started ${workflow.workflowId} (run ${workflow.firstExecutionRunId})`;
+    }
+    if (info.numActionsSkippedOverlap > before.info.numActionsSkippedOverlap) {
+      const running = info.runningActions.map((a) => a.workflow.workflowId).join(', ');
+      return `no run started: the overlap policy skips it while ${running || 'a run'} is running`;
+    }
+  }
+  return `no run shown within ${TRIGGER_WAIT_MS / 1000} s (see "orders-etl schedule describe")`;
 }
 
 export function registerScheduleCommands(schedule: Command, config: () => EnvConfig): void {
@@ -109,9 +128,10 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
     await withSchedule(config, flagsOf(command), async (handle) => {
       // The SDK's default for trigger is ALLOW_ALL, which bypasses the policy and, for such runs, the server
       // neither passes nor records the last completion result (the watermark). Use the schedule's own policy.
-      const { policies } = await handle.describe();
-      await handle.trigger(policies.overlap === ScheduleOverlapPolicy.ALLOW_ALL ? ScheduleOverlapPolicy.SKIP : policies.overlap);
-      progressLine(`triggered ${handle.scheduleId}`);
+      const before = await handle.describe();
+      const { overlap } = before.policies;
+      await handle.trigger(overlap === ScheduleOverlapPolicy.ALLOW_ALL ? ScheduleOverlapPolicy.SKIP : overlap);
+      progressLine(`triggered ${handle.scheduleId}: ${await triggerOutcome(handle, before)}`);
     });
   });
 

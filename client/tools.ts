@@ -9,6 +9,7 @@ import * as path from 'node:path';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const VERSITYGW_VERSION = '1.7.0';
+export const SQLGLOT_VERSION = '30.31.0';
 
 const LOCK_MAX_AGE_MS = 60 * 60_000;
 
@@ -55,6 +56,30 @@ export function ensureS3Server(): Promise<string> {
     dirName: `versitygw-${VERSITYGW_VERSION}`,
     binName: 'versitygw',
     installers: [{ describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) }],
+  });
+}
+
+/**
+ * Absolute path of the `python` of a venv holding sqlglot 30.31.0 (from PyPI): the Redshift-dialect parser the
+ * tests run every submitted statement through. The venv is built in staging and renamed into place like the other
+ * tools; its `bin/python` finds its packages through the `pyvenv.cfg` above it, so the move keeps it working.
+ */
+export function ensureSqlglot(): Promise<string> {
+  const requirement = `sqlglot==${SQLGLOT_VERSION}`;
+  return ensureTool({
+    label: `sqlglot ${SQLGLOT_VERSION}`,
+    envVar: 'SQLGLOT_PYTHON',
+    dirName: `sqlglot-${SQLGLOT_VERSION}`,
+    binName: 'bin/python',
+    installers: [
+      {
+        describe: `from PyPI (${requirement}) into a venv`,
+        install: async (_staging, dest) => {
+          await run('python3', ['-m', 'venv', '--copies', dest]); // a copy, not a link to the base python, is ours to chmod
+          await run(path.join(dest, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', requirement]);
+        },
+      },
+    ],
   });
 }
 

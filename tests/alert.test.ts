@@ -121,6 +121,23 @@ describe('sendAlert', () => {
     }
   });
 
+  test("an error that quotes a URL with a password is sent with the password redacted, by email and webhook", async () => {
+    const smtp = await startSmtp();
+    const hook = await startReceiver(200);
+    const log = capture();
+    const leaky = { ...input, error: 'GET http://ann:url-s3cret@api.example.com/orders?limit=500: HTTP 401' };
+    try {
+      await sendAlert(leaky, { ALERT_SMTP_URL: `smtp://alice:pw@127.0.0.1:${smtp.port}`, ALERT_EMAIL_TO: 'oncall@example.com', ALERT_WEBHOOK_URL: hook.url }, log.logger);
+      expect(unfold(smtp.mails[0].data)).toContain('Error: GET http://ann:***@api.example.com/orders?limit=500: HTTP 401');
+      const payload = JSON.stringify(hook.bodies[0]);
+      expect(payload).toContain('GET http://ann:***@api.example.com/orders?limit=500: HTTP 401');
+      for (const output of [smtp.mails[0].data, payload, log.lines()]) expect(output).not.toContain('url-s3cret');
+    } finally {
+      await smtp.close();
+      hook.server.close();
+    }
+  });
+
   test('a webhook answering 500 makes sendAlert reject (so Temporal retries), without exposing the URL', async () => {
     const hook = await startReceiver(500);
     const log = capture();

@@ -62,8 +62,15 @@ describe('pipeline identity', () => {
     [{ warehouse: 'redshift' }, '--warehouse redshift is not configured'],
     [{ pageSize: '0' }, '--page-size must be an integer from 1 to 1000'],
     [{ lookback: '1 hour' }, '--lookback must be a number followed by s, m, h or d'],
+    [{ futureTolerance: 'soon' }, '--future-tolerance must be a number followed by s, m, h or d'],
   ])('%j is refused', (flags, message) => {
     expect(() => pipelineInput(flags, config)).toThrow(message);
+  });
+
+  test('the future tolerance: unset (the workflow takes 5 minutes), from the flag, or from ORDERS_ETL_FUTURE_TOLERANCE', () => {
+    expect(pipelineInput({}, config).futureToleranceSeconds).toBeUndefined();
+    expect(pipelineInput({ futureTolerance: '2h' }, config).futureToleranceSeconds).toBe(7200);
+    expect(pipelineInput({}, { ...config, ORDERS_ETL_FUTURE_TOLERANCE: '90s' }).futureToleranceSeconds).toBe(90);
   });
 });
 

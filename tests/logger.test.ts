@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { createLogger, createTemporalLogger, redactUrl } from '../activities/logger';
+import { createLogger, createTemporalLogger } from '../activities/logger';
+import { redactUrls } from '../activities/redact';
 
 function capture(env: NodeJS.ProcessEnv = { LOG_LEVEL: 'trace' }) {
   const lines: string[] = [];
@@ -23,12 +24,32 @@ describe('logger', () => {
     expect(JSON.stringify(rec)).not.toMatch(/p1|p2|t1|Bearer/);
   });
 
-  test('redactUrl hides the password only', () => {
-    expect(redactUrl('smtp://u:secret@h:25')).toBe('smtp://u:***@h:25');
-    expect(redactUrl('smtps://user:p%40ss@mail.example.com:465/?pool=true')).toBe('smtps://user:***@mail.example.com:465/?pool=true');
-    expect(redactUrl('smtp://u:p@ss@h:25')).toBe('smtp://u:***@h:25');
-    expect(redactUrl('smtp://h:25')).toBe('smtp://h:25');
-    expect(redactUrl('https://hooks.example.com/a@b')).toBe('https://hooks.example.com/a@b');
+  test('redactUrls hides the password only', () => {
+    expect(redactUrls('smtp://u:secret@h:25')).toBe('smtp://u:***@h:25');
+    expect(redactUrls('smtps://user:p%40ss@mail.example.com:465/?pool=true')).toBe('smtps://user:***@mail.example.com:465/?pool=true');
+    expect(redactUrls('smtp://u:p@ss@h:25')).toBe('smtp://u:***@h:25');
+    expect(redactUrls('smtp://h:25')).toBe('smtp://h:25');
+    expect(redactUrls('https://hooks.example.com/a@b')).toBe('https://hooks.example.com/a@b');
+  });
+
+  test('redactUrls hides the password of every URL in a text, wherever it stands', () => {
+    expect(redactUrls('GET http://ann:s3cret@api.example.com/orders?limit=5: HTTP 401, then smtps://bob:pw@mail:465 failed')).toBe(
+      'GET http://ann:***@api.example.com/orders?limit=5: HTTP 401, then smtps://bob:***@mail:465 failed',
+    );
+    expect(redactUrls('{"source":"http://ann:s3cret@h/","to":"ann@example.com"}')).toBe('{"source":"http://ann:***@h/","to":"ann@example.com"}');
+  });
+
+  test('no URL password reaches a log line: not in the message, a field, a nested value or an error stack', () => {
+    const { logger, records } = capture();
+    const err = new Error('GET http://ann:s3cret@api.example.com/orders: HTTP 401');
+    logger.error({ err, source: 'http://ann:s3cret@api.example.com/', input: { args: [{ source: 'https://x:s3cret@h/' }] } }, 'extract of http://ann:s3cret@api.example.com/ failed');
+    const [rec] = records();
+    expect(JSON.stringify(rec)).not.toContain('s3cret');
+    expect(rec.msg).toBe('extract of http://ann:***@api.example.com/ failed');
+    expect(rec.source).toBe('http://ann:***@api.example.com/');
+    expect((rec.err as { message: string; stack: string }).message).toBe('GET http://ann:***@api.example.com/orders: HTTP 401');
+    expect((rec.err as { stack: string }).stack).toMatch(/^Error: GET http:\/\/ann:\*\*\*@api\.example\.com\/orders: HTTP 401\n\s+at /);
+    expect(rec.input).toEqual({ args: [{ source: 'https://x:***@h/' }] });
   });
 
   test('LOG_LEVEL filters, and an unknown level falls back to info', () => {

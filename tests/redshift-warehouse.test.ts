@@ -11,7 +11,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../activities/errors';
 import type { Lake } from '../activities/lake';
-import { STAGED_TABLES } from '../activities/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES } from '../activities/schema';
 import { mergeStatements } from '../activities/warehouse/merge-sql';
 import {
   MAX_BATCH_STATEMENTS,
@@ -187,16 +187,17 @@ describe('SQL of one load', () => {
     expect(() => warehouse().loadStatements(request('L1', local))).toThrow(/S3 lake/);
   });
 
-  test('dryRun lists the schema batch then the load batch, without calling AWS', () => {
+  test('dryRun lists the schema batch, the layout queries, then the load batch, without calling AWS', () => {
     const w = warehouse({ ensureSchemaOnLoad: true });
-    expect(w.dryRun(request('L1'))).toEqual([...schemaStatements(), ...w.loadStatements(request('L1'))]);
+    expect(w.dryRun(request('L1'))).toEqual([...schemaStatements(), STORED_COLUMNS_SQL, STORED_VERSION_SQL, ...w.loadStatements(request('L1'))]);
     expect(warehouse().dryRun(request('L1'))).toEqual(warehouse().loadStatements(request('L1')));
     expect(mock.calls()).toHaveLength(0);
   });
 
   test('schemaStatements are the Redshift DDL, one table per statement', () => {
     const ddl = schemaStatements();
-    expect(ddl).toHaveLength(6);
+    expect(ddl).toHaveLength(7);
+    expect(ddl[6]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
     expect(ddl[0]).toMatch(/^CREATE TABLE IF NOT EXISTS fact_sales \(/);
     expect(ddl[0]).toMatch(/DISTSTYLE KEY\nDISTKEY \(order_id\)\nSORTKEY \(order_date, order_id\)$/);
     for (const statement of ddl) expect(statement).not.toMatch(/;/);
@@ -341,12 +342,28 @@ describe('load', () => {
     await expect(w.load(request('L1'), () => {})).rejects.toThrow(/Redshift rejected the request: Workgroup orders-wg not found/);
   });
 
-  test('ensureSchemaOnLoad runs the DDL as its own batch once per target, before the load', async () => {
+  /** The Data API answering the layout queries of ensureSchema with `layout` (table → columns) and `version`. */
+  function storedLayout(layout: Record<string, string[]>, version: number | null): void {
+    mock.on(ExecuteStatementCommand, { Sql: STORED_COLUMNS_SQL }).resolves({ Id: 'q-columns' }).on(ExecuteStatementCommand, { Sql: STORED_VERSION_SQL }).resolves({ Id: 'q-version' });
+    mock.on(DescribeStatementCommand, { Id: 'q-columns' }).resolves({ Id: 'q-columns', Status: 'FINISHED', HasResultSet: true });
+    mock.on(DescribeStatementCommand, { Id: 'q-version' }).resolves({ Id: 'q-version', Status: 'FINISHED', HasResultSet: true });
+    mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolves(layoutResult(layout));
+    mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolves(versionResult(version));
+  }
+  const layoutResult = (layout: Record<string, string[]>) => ({
+    ColumnMetadata: [{ name: 'table_name' }, { name: 'column_name' }],
+    Records: Object.entries(layout).flatMap(([table, columns]) => columns.map((c) => [{ stringValue: table }, { stringValue: c }])),
+  });
+  const versionResult = (version: number | null) => ({ ColumnMetadata: [{ name: 'version' }], Records: [[version === null ? { isNull: true } : { longValue: version }]] });
+  const currentLayout = () => Object.fromEntries(Object.values(TABLES).map((t) => [t.name, t.columns.map((c) => c.name)]));
+
+  test('ensureSchemaOnLoad runs the DDL as its own batch once per target, reads the layout, then loads', async () => {
     const w = warehouse({ ensureSchemaOnLoad: true, database: `db_${Date.now()}` });
     const n = w.loadStatements(request()).length;
     mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-s' });
-    mock.on(DescribeStatementCommand).resolves({ Id: 'batch-s', Status: 'FINISHED' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-s' }).resolves({ Id: 'batch-s', Status: 'FINISHED' });
     mock.on(GetStatementResultCommand, { Id: `batch-s:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    storedLayout(currentLayout(), SCHEMA_VERSION);
 
     await w.load(request('L1'), () => {});
     await w.load(request('L2'), () => {});
@@ -355,6 +372,66 @@ describe('load', () => {
     expect(inputs.map((i) => i.Sqls!.length)).toEqual([schemaStatements().length, n, n]);
     expect(inputs[0].Sqls).toEqual(schemaStatements());
     expect(inputs[0].ClientToken).toBeUndefined();
+    expect(mock.commandCalls(ExecuteStatementCommand).map((c) => c.args[0].input.Sql)).toEqual([STORED_COLUMNS_SQL, STORED_VERSION_SQL]);
+  });
+
+  test('a table an older version created gains the columns it lacks in a batch of their own, before the load, and the version is recorded', async () => {
+    const w = warehouse({ ensureSchemaOnLoad: true, database: `db_old_${Date.now()}` });
+    const n = w.loadStatements(request()).length;
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-m' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-m' }).resolves({ Id: 'batch-m', Status: 'FINISHED' });
+    mock.on(GetStatementResultCommand, { Id: `batch-m:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    storedLayout({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') }, null);
+
+    await w.load(request('L1'), () => {});
+
+    const [ddl, migration, load] = batchInputs().map((i) => i.Sqls!);
+    expect(ddl).toEqual(schemaStatements());
+    expect(migration).toHaveLength(2);
+    expect(migration[0]).toBe('ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)');
+    expect(migration[1]).toMatch(/^INSERT INTO etl_schema_version \(version, applied_at\) VALUES \(1, CAST\('\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}' AS TIMESTAMP\)\)$/);
+    expect(load).toEqual(w.loadStatements(request('L1')));
+  });
+
+  test('a migration another worker ran first (our ALTER fails: the column exists) lets the load go on when nothing is left to do', async () => {
+    const w = warehouse({ ensureSchemaOnLoad: true, database: `db_race_${Date.now()}` });
+    const n = w.loadStatements(request()).length;
+    mock.on(BatchExecuteStatementCommand).resolvesOnce({ Id: 'batch-ddl' }).resolvesOnce({ Id: 'batch-alter' }).resolves({ Id: 'batch-load' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-ddl' }).resolves({ Id: 'batch-ddl', Status: 'FINISHED' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-alter' }).resolves({ Id: 'batch-alter', Status: 'FAILED', Error: 'ERROR: column "currency" of relation "fact_sales" already exists' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-load' }).resolves({ Id: 'batch-load', Status: 'FINISHED' });
+    mock.on(GetStatementResultCommand, { Id: `batch-load:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    storedLayout({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') }, null);
+    // The second read of the layout finds the other worker's migration.
+    mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolvesOnce(layoutResult({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') })).resolves(layoutResult(currentLayout()));
+    mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolvesOnce(versionResult(null)).resolves(versionResult(SCHEMA_VERSION));
+
+    await expect(w.load(request('L1'), () => {})).resolves.toEqual({ ordersLoaded: 3, ordersKept: 0, linesLoaded: 4 });
+    expect(batchInputs().map((i) => i.Sqls![0])).toEqual([schemaStatements()[0], 'ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', w.loadStatements(request('L1'))[0]]);
+  });
+
+  test('a layout that cannot be migrated in place stops before the load, saying what differs', async () => {
+    const w = warehouse({ ensureSchemaOnLoad: true, database: `db_gap_${Date.now()}` });
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-g' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-g' }).resolves({ Id: 'batch-g', Status: 'FINISHED' });
+    storedLayout({ ...currentLayout(), dim_user: ['user_id', 'country', 'created_at', 'is_inferred'] }, 1);
+
+    await expect(w.load(request('L1'), () => {})).rejects.toThrow(
+      new WarehouseLoadError(
+        `${w.name} cannot be brought to schema version 1: dim_user lacks email before its last column (stored: user_id, country, created_at, is_inferred): ADD COLUMN would put it out of order`,
+      ),
+    );
+    expect(batchInputs().map((i) => i.Sqls)).toEqual([schemaStatements()]);
+  });
+
+  test('a warehouse a newer version migrated is refused', async () => {
+    const w = warehouse({ ensureSchemaOnLoad: true, database: `db_new_${Date.now()}` });
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-n' });
+    mock.on(DescribeStatementCommand, { Id: 'batch-n' }).resolves({ Id: 'batch-n', Status: 'FINISHED' });
+    storedLayout(currentLayout(), SCHEMA_VERSION + 1);
+    await expect(w.load(request('L1'), () => {})).rejects.toThrow(
+      `${w.name} cannot be brought to schema version ${SCHEMA_VERSION}: the warehouse is at schema version ${SCHEMA_VERSION + 1}, newer than this orders-etl's ${SCHEMA_VERSION}: upgrade orders-etl`,
+    );
   });
 
   test('a failed schema batch fails the load with Redshift\'s text', async () => {

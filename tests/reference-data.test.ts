@@ -28,6 +28,7 @@ interface Expected {
   fact_lines: number;
   fact_lines_null_price: number;
   invalid_items: number;
+  items_value_too_long: number;
   rejected_records_rows: number;
   line_amount_cents_sum: number;
   total_amount_cents_sum: number;
@@ -92,7 +93,7 @@ describe.each(DATASETS)('%s end to end', (_name, files) => {
       extracted: expected.extracted,
       duplicates: expected.duplicates,
       rejected_orders: expected.rejected_orders,
-      rejected_items: expected.invalid_items,
+      rejected_items: expected.invalid_items + expected.items_value_too_long,
       orders_loaded: expected.orders_loaded,
       orders_kept: 0,
       lines_loaded: expected.fact_lines,
@@ -102,6 +103,7 @@ describe.each(DATASETS)('%s end to end', (_name, files) => {
 
   test('rejections per reason, invalid items and rejected_records rows', async () => {
     const rows = await warehouse.query("SELECT reason, COUNT(*) AS n FROM rejected_records WHERE line_number IS NULL AND reason <> 'invalid_item' GROUP BY reason");
+    expect(await count("SELECT COUNT(*) FROM rejected_records WHERE line_number IS NOT NULL AND reason = 'value_too_long'")).toBe(expected.items_value_too_long);
     const byReason = Object.fromEntries(REJECT_REASONS.filter((r) => r !== 'invalid_item').map((r) => [r, 0]));
     for (const r of rows) byReason[r.reason as string] = Number(r.n);
     expect(byReason).toEqual(expected.rejected);

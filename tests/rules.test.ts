@@ -4,12 +4,14 @@
  * (the suite is also run with TZ=America/Lima).
  */
 import { InvalidInputError } from '../activities/errors';
-import { decimalTextToCents, formatCents, MAX_CENTS, parseMoney } from '../activities/transform/money';
+import { JsonNumber } from '../activities/json';
+import { decimalTextToCents, fitsMoneyColumn, formatCents, MAX_CENTS, parseMoney } from '../activities/transform/money';
 import { parseProductsCsv, parseUsersCsv } from '../activities/transform/reference';
 import {
   checkItem,
   checkRecord,
   currencyOf,
+  identifier,
   isNewerVersion,
   parseQuantity,
   promoOf,
@@ -37,6 +39,10 @@ const plain = (v: unknown): unknown =>
 /** 2025-10-01T10:00:00Z in microseconds since the epoch. */
 const OCT1_10H = 1_759_312_800_000_000;
 const HOUR = 3_600_000_000;
+/** The latest believable created_at of these cases: 2025-10-05T08:00:00Z. */
+const NOT_AFTER = 1_759_651_200_000_000;
+/** `bytes` bytes of UTF-8 in fewer characters: '€' is three bytes. */
+const euros = (bytes: number) => '€'.repeat(bytes / 3);
 
 describe('checkRecord (§4.1), reasons in the contract order', () => {
   test('the reasons are declared in the contract order', () => {
@@ -45,7 +51,9 @@ describe('checkRecord (§4.1), reasons in the contract order', () => {
       'missing_order_id',
       'missing_created_at',
       'invalid_created_at',
+      'future_created_at',
       'missing_user_id',
+      'value_too_long',
       'invalid_item',
     ]);
   });
@@ -80,13 +88,27 @@ describe('checkRecord (§4.1), reasons in the contract order', () => {
     ['a number (epoch) is invalid', { ...ok, created_at: 1_759_312_800_000 }, rejected('invalid_created_at', 'o1')],
     ['a boolean is invalid', { ...ok, created_at: true }, rejected('invalid_created_at', 'o1')],
     ['invalid created_at and missing user_id: the first only', { order_id: 'o1', created_at: '2025-02-30T10:00:00Z' }, rejected('invalid_created_at', 'o1')],
+    // 5. future_created_at
+    ['created in 2099', { ...ok, created_at: '2099-01-01T00:00:00Z' }, rejected('future_created_at', 'o1')],
+    ['one microsecond after notAfter', { ...ok, created_at: '2025-10-05T08:00:00.000001Z' }, rejected('future_created_at', 'o1')],
+    ['future and missing user_id: the first only', { order_id: 'o1', created_at: '2099-01-01T00:00:00Z' }, rejected('future_created_at', 'o1')],
     // 5. missing_user_id
     ['user_id missing', { order_id: 'o1', created_at: ok.created_at }, rejected('missing_user_id', 'o1')],
     ['user_id null', { ...ok, user_id: null }, rejected('missing_user_id', 'o1')],
     ['user_id empty', { ...ok, user_id: '' }, rejected('missing_user_id', 'o1')],
     ['user_id false', { ...ok, user_id: false }, rejected('missing_user_id', 'o1')],
+    ['missing user_id and a too long promo: the first only', { order_id: 'o1', created_at: ok.created_at, metadata: { promo: 'x'.repeat(300) } }, rejected('missing_user_id', 'o1')],
+    // 7. value_too_long: over the column's 256 bytes of UTF-8, or an amount beyond DECIMAL(18,2)
+    ['order_id of 257 bytes', { ...ok, order_id: 'o'.repeat(257) }, rejected('value_too_long', 'o'.repeat(257))],
+    ['user_id of 258 bytes in 86 characters', { ...ok, user_id: euros(258) }, rejected('value_too_long', 'o1')],
+    ['currency of 257 bytes', { ...ok, currency: 'U'.repeat(257) }, rejected('value_too_long', 'o1')],
+    ['metadata.source of 257 bytes', { ...ok, metadata: { source: 's'.repeat(257) } }, rejected('value_too_long', 'o1')],
+    ['metadata.promo of 257 bytes', { ...ok, metadata: { promo: 'p'.repeat(257) } }, rejected('value_too_long', 'o1')],
+    ['amount 10000000000000000 (beyond DECIMAL(18,2))', { ...ok, amount: 1e16 }, rejected('value_too_long', 'o1')],
+    ['amount "-10000000000000000.00"', { ...ok, amount: '-10000000000000000.00' }, rejected('value_too_long', 'o1')],
+    ['amount 1e400 as sent', { ...ok, amount: new JsonNumber('1E400') }, rejected('value_too_long', 'o1')],
   ])('%s', (_name, record, expected) => {
-    expect(checkRecord(record)).toEqual(expected);
+    expect(checkRecord(record, NOT_AFTER)).toEqual(expected);
   });
 
   test.each<[string, Record<string, unknown>, string, string, number]>([
@@ -95,8 +117,26 @@ describe('checkRecord (§4.1), reasons in the contract order', () => {
     ['fraction and +05:30 offset', { ...ok, created_at: '2025-10-01T10:00:00.123+05:30' }, 'o1', 'u1', OCT1_10H - 5.5 * HOUR + 123_000],
     ['negative offset', { ...ok, created_at: '2025-10-01T05:00:00-05:00' }, 'o1', 'u1', OCT1_10H],
     ['numeric order_id and user_id are accepted as text', { ...ok, order_id: 1001, user_id: 7 }, '1001', '7', OCT1_10H],
+    ['a 20-digit order_id is its text as sent', { ...ok, order_id: new JsonNumber('12345678901234567890') }, '12345678901234567890', 'u1', OCT1_10H],
+    ['created_at exactly notAfter is believable', { ...ok, created_at: '2025-10-05T08:00:00Z' }, 'o1', 'u1', NOT_AFTER],
+    ['values of exactly 256 bytes fit', { ...ok, order_id: 'o'.repeat(256), user_id: euros(255), currency: 'c'.repeat(256), metadata: { source: 's'.repeat(256), promo: 'p'.repeat(256) } }, 'o'.repeat(256), euros(255), OCT1_10H],
+    ['amount 9999999999999999.99 as sent fits', { ...ok, amount: new JsonNumber('9999999999999999.99') }, 'o1', 'u1', OCT1_10H],
+    ['a non-numeric amount is no value to hold (total NULL)', { ...ok, amount: 'a'.repeat(300) }, 'o1', 'u1', OCT1_10H],
   ])('accepts: %s', (_name, record, orderId, userId, createdAt) => {
-    expect(checkRecord(record)).toEqual({ ok: true, value: { orderId, userId, createdAt, record } });
+    expect(checkRecord(record, NOT_AFTER)).toEqual({ ok: true, value: { orderId, userId, createdAt, record } });
+  });
+});
+
+describe('identifier', () => {
+  test.each<[unknown, string | null]>([
+    ['o1', 'o1'],
+    [' ', null],
+    [1001, '1001'],
+    [new JsonNumber('12345678901234567890'), '12345678901234567890'],
+    [new JsonNumber('1e3'), '1e3'],
+    [true, null],
+  ])('%p → %p', (value, expected) => {
+    expect(identifier(value)).toBe(expected);
   });
 });
 
@@ -129,32 +169,46 @@ describe('parseQuantity (§4.3)', () => {
     [null, null],
     [undefined, null],
     [[1], null],
-    [2 ** 31, null],
-    ['2147483648', null],
+    [2 ** 31, 2_147_483_648],
+    ['2147483648', 2_147_483_648],
+    [new JsonNumber('2.0'), 2],
+    [new JsonNumber('1e3'), 1000],
+    [new JsonNumber('1.50'), null],
   ])('%p → %p', (value, expected) => {
     expect(parseQuantity(value)).toBe(expected);
   });
 });
 
 describe('checkItem (§4.3)', () => {
-  const invalid = (item: unknown, lineNumber: number): ItemCheck => ({ ok: false, lineNumber, item });
+  const rejected = (reason: 'invalid_item' | 'value_too_long', lineNumber: number): ItemCheck => ({ ok: false, lineNumber, reason });
+  const invalid = (lineNumber: number) => rejected('invalid_item', lineNumber);
+  const tooLong = (lineNumber: number) => rejected('value_too_long', lineNumber);
   test.each<[string, unknown, number, ItemCheck]>([
     ['valid', { sku: 'A', qty: 2, price: 19.99 }, 1, { ok: true, value: { lineNumber: 1, sku: 'A', quantity: 2, unitPrice: 1999n, lineAmount: 3998n } }],
     ['missing price → null unit_price and line_amount', { sku: 'A', qty: 2 }, 3, { ok: true, value: { lineNumber: 3, sku: 'A', quantity: 2, unitPrice: null, lineAmount: null } }],
     ['null price → null unit_price and line_amount', { sku: 'A', qty: 1, price: null }, 1, { ok: true, value: { lineNumber: 1, sku: 'A', quantity: 1, unitPrice: null, lineAmount: null } }],
     ['price as a numeric string', { sku: 'A', qty: '3', price: '19.99' }, 2, { ok: true, value: { lineNumber: 2, sku: 'A', quantity: 3, unitPrice: 1999n, lineAmount: 5997n } }],
     ['3 × 10.005 → 10.01 each, 30.03 the line', { sku: 'A', qty: 3, price: 10.005 }, 1, { ok: true, value: { lineNumber: 1, sku: 'A', quantity: 3, unitPrice: 1001n, lineAmount: 3003n } }],
-    ['price "abc" is invalid', { sku: 'A', qty: 1, price: 'abc' }, 1, invalid({ sku: 'A', qty: 1, price: 'abc' }, 1)],
-    ['price true is invalid', { sku: 'A', qty: 1, price: true }, 2, invalid({ sku: 'A', qty: 1, price: true }, 2)],
-    ['price an object is invalid', { sku: 'A', qty: 1, price: { amount: 1 } }, 1, invalid({ sku: 'A', qty: 1, price: { amount: 1 } }, 1)],
-    ['sku "" is invalid', { sku: '', qty: 1, price: 1 }, 1, invalid({ sku: '', qty: 1, price: 1 }, 1)],
-    ['sku missing is invalid', { qty: 1, price: 1 }, 4, invalid({ qty: 1, price: 1 }, 4)],
-    ['qty 0 is invalid', { sku: 'A', qty: 0, price: 1 }, 1, invalid({ sku: 'A', qty: 0, price: 1 }, 1)],
-    ['qty missing is invalid', { sku: 'A', price: 1 }, 1, invalid({ sku: 'A', price: 1 }, 1)],
-    ['an item that is a string is invalid', 'A x1', 1, invalid('A x1', 1)],
-    ['an item that is null is invalid', null, 2, invalid(null, 2)],
-    ['an item that is an array is invalid', [{ sku: 'A', qty: 1 }], 1, invalid([{ sku: 'A', qty: 1 }], 1)],
-    ['a line amount beyond DECIMAL(18,2) is invalid', { sku: 'A', qty: 10, price: '9999999999999999.99' }, 1, invalid({ sku: 'A', qty: 10, price: '9999999999999999.99' }, 1)],
+    ['price "abc" is invalid', { sku: 'A', qty: 1, price: 'abc' }, 1, invalid(1)],
+    ['price true is invalid', { sku: 'A', qty: 1, price: true }, 2, invalid(2)],
+    ['price an object is invalid', { sku: 'A', qty: 1, price: { amount: 1 } }, 1, invalid(1)],
+    ['sku "" is invalid', { sku: '', qty: 1, price: 1 }, 1, invalid(1)],
+    ['sku missing is invalid', { qty: 1, price: 1 }, 4, invalid(4)],
+    ['qty 0 is invalid', { sku: 'A', qty: 0, price: 1 }, 1, invalid(1)],
+    ['qty missing is invalid', { sku: 'A', price: 1 }, 1, invalid(1)],
+    ['an item that is a string is invalid', 'A x1', 1, invalid(1)],
+    ['an item that is null is invalid', null, 2, invalid(2)],
+    ['an item that is an array is invalid', [{ sku: 'A', qty: 1 }], 1, invalid(1)],
+    ['a line amount beyond DECIMAL(18,2) is too long', { sku: 'A', qty: 10, price: '9999999999999999.99' }, 1, tooLong(1)],
+    ['a price beyond DECIMAL(18,2) is too long', { sku: 'A', qty: 1, price: 1e16 }, 2, tooLong(2)],
+    ['a price 9999999999999999.999 as sent is too long (rounds to 10^16)', { sku: 'A', qty: 1, price: new JsonNumber('9999999999999999.999') }, 1, tooLong(1)],
+    ['a qty above INTEGER is too long', { sku: 'A', qty: 2 ** 31, price: 1 }, 3, tooLong(3)],
+    ['a 20-digit qty as sent is too long', { sku: 'A', qty: new JsonNumber('12345678901234567890') }, 1, tooLong(1)],
+    ['a sku of 257 bytes is too long', { sku: 's'.repeat(257), qty: 1 }, 1, tooLong(1)],
+    ['a sku of 258 bytes in 86 characters is too long', { sku: euros(258), qty: 1 }, 1, tooLong(1)],
+    ['invalid and too long: invalid_item first', { sku: 's'.repeat(300), qty: 0 }, 1, invalid(1)],
+    ['a 256-byte sku and the largest price fit', { sku: euros(255), qty: 1, price: new JsonNumber('9999999999999999.99') }, 1, { ok: true, value: { lineNumber: 1, sku: euros(255), quantity: 1, unitPrice: MAX_CENTS, lineAmount: MAX_CENTS } }],
+    ['a 20-digit sku as sent', { sku: new JsonNumber('12345678901234567891'), qty: 1 }, 1, { ok: true, value: { lineNumber: 1, sku: '12345678901234567891', quantity: 1, unitPrice: null, lineAmount: null } }],
   ])('%s', (_name, item, lineNumber, expected) => {
     expect(plain(checkItem(item, lineNumber))).toStrictEqual(plain(expected));
   });
@@ -227,6 +281,13 @@ describe('money (§5)', () => {
     ['.', null],
     ['1.2.3', null],
     ['12,50', null],
+    ['0.0001', 0n],
+    ['1e-50', 0n],
+    ['0e100', 0n],
+    ['00012.5', 1250n],
+    ['1e34', 10n ** 36n],
+    ['1e36', 10n ** 40n],
+    ['-1e999999', -(10n ** 40n)],
   ])('decimalTextToCents(%p) → %p', (text, expected) => {
     expect(plain(decimalTextToCents(text))).toStrictEqual(plain(expected));
   });
@@ -250,10 +311,23 @@ describe('money (§5)', () => {
     [Number.POSITIVE_INFINITY, undefined],
     ['9999999999999999.99', MAX_CENTS],
     ['-9999999999999999.99', -MAX_CENTS],
-    ['10000000000000000', undefined],
-    [1e16, undefined],
+    ['10000000000000000', 1_000_000_000_000_000_000n],
+    [1e16, 1_000_000_000_000_000_000n],
+    [new JsonNumber('9999999999999999.99'), MAX_CENTS],
+    [new JsonNumber('1.50'), 150n],
+    [new JsonNumber('-0'), 0n],
+    [new JsonNumber('1E400'), 10n ** 40n],
   ])('parseMoney(%p) → %p', (value, expected) => {
     expect(plain(parseMoney(value))).toStrictEqual(plain(expected));
+  });
+
+  test.each<[bigint, boolean]>([
+    [MAX_CENTS, true],
+    [-MAX_CENTS, true],
+    [MAX_CENTS + 1n, false],
+    [-MAX_CENTS - 1n, false],
+  ])('fitsMoneyColumn(%p) → %p', (cents, expected) => {
+    expect(fitsMoneyColumn(cents)).toBe(expected);
   });
 
   test.each<[bigint, string]>([
@@ -360,6 +434,14 @@ describe('reference CSVs (§4.5)', () => {
     expect(parseUsersCsv('country,user_id,created_at,email\nAR,u3,2025-01-01,\n')).toEqual([
       { user_id: 'u3', email: null, country: 'AR', created_at: '2025-01-01 00:00:00.000000', is_inferred: false },
     ]);
+  });
+
+  test('a reference value too long for its column is refused in one line naming file, line and column', () => {
+    const users = `user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`;
+    expect(() => parseUsersCsv(users, 'users file /x/users.csv')).toThrow(new InvalidInputError('users file /x/users.csv, line 3, column email: the value does not fit 256 bytes (UTF-8)'));
+    expect(() => parseProductsCsv(`sku,name\n${euros(258)},n\n`)).toThrow(new InvalidInputError('the products file, line 2, column sku: the value does not fit 256 bytes (UTF-8)'));
+    expect(() => parseProductsCsv('sku,price\nA,1\nB,10000000000000000\n')).toThrow(new InvalidInputError('the products file, line 3, column price: the value does not fit DECIMAL(18,2)'));
+    expect(parseUsersCsv(`user_id,email\nu1,${euros(255)}\n`)).toEqual([{ user_id: 'u1', email: euros(255), country: null, created_at: null, is_inferred: false }]);
   });
 
   test('parseUsersCsv: a file without a user_id column is refused', () => {

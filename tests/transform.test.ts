@@ -5,7 +5,7 @@ import path from 'node:path';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, columnNames, type TableName } from '../activities/schema';
 import { transformOrders } from '../activities/transform/transform';
-import { readTable, readTableParts, reference, runTransform, tempDir, writeRawPages } from './support/rules-pipeline';
+import { readTable, readTableParts, reference, runTransform, tempDir, TEST_NOT_AFTER, writeRawPages } from './support/rules-pipeline';
 
 const LOAD = 'L-transform';
 const REJECTED_AT = '2025-10-05T08:00:00.000Z';
@@ -104,7 +104,7 @@ describe('transformOrders', () => {
     expect(pages).toBe(3);
     const beats: unknown[] = [];
     const result = await transformOrders(
-      { loadId: LOAD, rawPrefix: `raw/${LOAD}/`, pages, rejectedAt: REJECTED_AT, chunkRows: 50_000 },
+      { loadId: LOAD, rawPrefix: `raw/${LOAD}/`, pages, rejectedAt: REJECTED_AT, chunkRows: 50_000, notAfter: TEST_NOT_AFTER },
       lake,
       reference(USERS, PRODUCTS),
       (d) => beats.push(d),
@@ -181,7 +181,7 @@ describe('transformOrders', () => {
     expect((await readTable(lake, LOAD, 'fact_sales')).map((r) => [r.user_id, r.sku])).toEqual([['u\ufffd', 'S\ufffd']]);
     expect(await readTable(lake, LOAD, 'dim_user')).toEqual([{ user_id: 'u\ufffd', email: null, country: null, created_at: null, is_inferred: true }]);
     expect((await readTable(lake, LOAD, 'rejected_records')).map((r) => [r.reason, r.record])).toEqual([
-      ['invalid_item', '{"sku":"S","qty":0,"note":"x\ufffd"}'],
+      ['invalid_item', '{"sku":"S","qty":0,"note":"x\\ud800"}'],
       ['malformed_record', '"bad\\udfff"'],
     ]);
   });

@@ -17,6 +17,7 @@ test('a worker with bad values refuses to start, one line per bad value, no stac
       REDSHIFT_CLUSTER_ID: 'etl-cluster',
       REDSHIFT_WORKGROUP: 'etl-wg',
       REDSHIFT_IAM_ROLE: 'etl-role',
+      ORDERS_API_HEADERS: '["not", "an object"]',
     }),
     timeoutMs: 30_000,
   });
@@ -27,6 +28,7 @@ test('a worker with bad values refuses to start, one line per bad value, no stac
     'orders-etl: environment variable S3_ENDPOINT: Invalid URL',
     'orders-etl: Redshift configuration: REDSHIFT_CLUSTER_ID and REDSHIFT_WORKGROUP conflict: set a provisioned cluster or a Serverless workgroup, not both',
     'orders-etl: Redshift configuration: REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>) or "default", got "etl-role"',
+    'orders-etl: environment variable ORDERS_API_HEADERS: must be a JSON object of header names to string values, e.g. {"X-Api-Key": "..."}',
   ]);
   expect(Date.now() - started).toBeLessThan(10_000);
 });

@@ -17,7 +17,14 @@ import type { Activities } from '../activities';
 import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
 import { formatIso, parseIsoDateTime } from '../activities/transform/time';
-import type { PipelineInput, PipelineProgress, PipelineResult, SourceRetryPolicy, WarehouseLoad } from './types';
+import {
+  DEFAULT_FUTURE_TOLERANCE_SECONDS,
+  type PipelineInput,
+  type PipelineProgress,
+  type PipelineResult,
+  type SourceRetryPolicy,
+  type WarehouseLoad,
+} from './types';
 import { withWarehouseLock } from './warehouse-lock';
 
 /**
@@ -134,6 +141,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       pages: extracted.pages,
       rejectedAt: startedAt,
       chunkRows: input.chunkRows ?? 50_000,
+      // From the workflow's own start, so a retried transform judges the same records future.
+      notAfter: new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString(),
       usersCsv: input.usersCsv,
       productsCsv: input.productsCsv,
     });

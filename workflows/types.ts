@@ -41,7 +41,15 @@ export interface PipelineInput {
   chunkRows?: number;
   /** Retries of a failing source request; see `SourceRetryPolicy` for the defaults. */
   sourceRetry?: SourceRetryPolicy;
+  /**
+   * How far past the run's start a created_at may lie before it counts as a bad clock (quarantined as
+   * future_created_at, so it never moves the watermark). Default DEFAULT_FUTURE_TOLERANCE_SECONDS.
+   */
+  futureToleranceSeconds?: number;
 }
+
+/** Five minutes: more than any honest clock skew, far less than a schedule's interval. */
+export const DEFAULT_FUTURE_TOLERANCE_SECONDS = 300;
 
 export interface PipelineResult {
   loadId: string;

@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer';
 import type pino from 'pino';
-import { logger as defaultLogger, redactUrl } from '../logger';
+import { logger as defaultLogger } from '../logger';
+import { redactUrls } from '../redact';
 
 export interface AlertInput {
   workflowId: string;
@@ -40,8 +41,8 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
   const [mailResult, hookResult] = results;
   // Only the redacted SMTP URL and the webhook's origin are logged: the Slack webhook path is itself a credential.
   if (email) {
-    if (mailResult.status === 'fulfilled') log.info({ ...context, to: emailTo, smtp: redactUrl(smtpUrl!) }, 'alert email sent');
-    else log.error({ ...context, smtp: redactUrl(smtpUrl!), err: mailResult.reason }, 'alert email failed');
+    if (mailResult.status === 'fulfilled') log.info({ ...context, to: emailTo, smtp: redactUrls(smtpUrl!) }, 'alert email sent');
+    else log.error({ ...context, smtp: redactUrls(smtpUrl!), err: mailResult.reason }, 'alert email failed');
   }
   if (webhook) {
     if (hookResult.status === 'fulfilled') log.info({ ...context, webhook: originOf(webhookUrl!) }, 'alert webhook sent');
@@ -52,13 +53,14 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
   return { email, webhook };
 }
 
+/** What an alert says, its error redacted: it may quote a URL with credentials. */
 function facts(input: AlertInput): [string, string][] {
   return [
     ['Pipeline', input.pipelineId],
     ['Workflow ID', input.workflowId],
     ['Run ID', input.runId],
     ['Failed at', input.failedAt],
-    ['Error', input.error],
+    ['Error', redactUrls(input.error)],
     ...(input.uiUrl ? [['Temporal UI', input.uiUrl] as [string, string]] : []),
   ];
 }
@@ -86,7 +88,7 @@ const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
 function slackPayload(input: AlertInput): { text: string; blocks: unknown[] } {
-  const error = clip(input.error, 2500); // Slack rejects section texts over 3000 characters
+  const error = clip(redactUrls(input.error), 2500); // Slack rejects section texts over 3000 characters
   const title = `orders-etl run failed: ${input.pipelineId}`;
   const text = [title, ...facts({ ...input, error }).slice(1).map(([k, v]) => `${k}: ${k === 'Temporal UI' ? v : escapeSlack(v)}`)].join('\n');
   const field = (k: string, v: string) => ({ type: 'mrkdwn', text: `*${k}*\n${escapeSlack(v)}` });

@@ -1,5 +1,6 @@
-import { PermanentSourceError, SourceContractError, TransientSourceError } from '../errors';
+import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../errors';
 import { arrayElementTexts, memberText } from '../json';
+import { redactUrls } from '../redact';
 
 /** One page of the Orders API (contract §2). */
 export interface OrdersPage {
@@ -18,6 +19,65 @@ export interface PageRequest {
   timeoutMs: number;
   /** Cancellation: aborts the request and rethrows the signal's reason, which is not a source failure. */
   signal?: AbortSignal;
+  /** Authentication headers; default: sourceHeaders() of this process's environment. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * A source URL never carries credentials: the URL is the run's input, so it would reach Temporal's history,
+ * search attributes, progress lines and alerts. Credentials come from the worker's environment instead.
+ */
+export function refuseUrlCredentials(source: string): void {
+  let url: URL;
+  try {
+    url = new URL(source);
+  } catch {
+    return; // not a URL: nothing to refuse here
+  }
+  if (url.username || url.password) {
+    throw new InvalidInputError(
+      `the source URL ${url.protocol}//${url.host}${url.pathname} holds credentials: remove them and set ` +
+        'ORDERS_API_TOKEN (sent as a Bearer token) or ORDERS_API_HEADERS (a JSON object of headers) where the worker runs',
+    );
+  }
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * The headers that authenticate the extract to an Orders API, read from the environment of the worker that runs
+ * it (never from the run's input, so no secret reaches Temporal): ORDERS_API_HEADERS, a JSON object of header
+ * names to string values, then ORDERS_API_TOKEN as `Authorization: Bearer <token>` (it wins over an
+ * `Authorization` of ORDERS_API_HEADERS). A bad value is one line that never quotes it.
+ */
+export function sourceHeaders(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const extra = env.ORDERS_API_HEADERS?.trim();
+  if (extra) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(extra);
+    } catch {
+      parsed = undefined;
+    }
+    const entries = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? Object.entries(parsed) : [];
+    if (entries.length === 0 || !entries.every(([name, value]) => HEADER_NAME.test(name) && typeof value === 'string' && !/[\r\n\0]/.test(value))) {
+      throw new InvalidInputError('environment variable ORDERS_API_HEADERS: must be a JSON object of header names to string values, e.g. {"X-Api-Key": "..."}');
+    }
+    for (const [name, value] of entries) headers[name.toLowerCase()] = value as string;
+  }
+  const token = env.ORDERS_API_TOKEN?.trim();
+  if (token) {
+    if (/[\s\0]/.test(token)) throw new InvalidInputError('environment variable ORDERS_API_TOKEN: must not contain whitespace');
+    headers.authorization = `Bearer ${token}`;
+  }
+  return headers;
+}
+
+/** An API's error body may echo what it was sent: the header values (and their credentials after a scheme) are masked. */
+function masked(text: string, headers: Record<string, string>): string {
+  const secrets = Object.values(headers).flatMap((value) => [value, value.replace(/^\S+ /, '')]).filter((v) => v.length > 0);
+  return secrets.sort((a, b) => b.length - a.length).reduce((out, secret) => out.split(secret).join('***'), text);
 }
 
 /** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
@@ -42,38 +102,42 @@ export function pageUrl(request: PageRequest): string {
  * or non-JSON body) are retried by Temporal; permanent ones (other 4xx, a body that breaks the contract) are not.
  */
 export async function fetchOrdersPage(request: PageRequest): Promise<OrdersPage> {
+  refuseUrlCredentials(request.baseUrl);
   const url = pageUrl(request);
+  const headers = request.headers ?? sourceHeaders();
+  // Messages reach logs, Temporal's history and alerts: what they quote of the server is masked.
+  const about = (detail: string) => masked(`GET ${url}: ${detail}`, headers);
   let response: Response;
   let text: string;
   try {
     const timeout = AbortSignal.timeout(request.timeoutMs);
     const signal = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
-    response = await fetch(url, { signal, headers: { accept: 'application/json' } });
+    response = await fetch(url, { signal, headers: { accept: 'application/json', ...headers } });
     text = await response.text();
   } catch (err) {
     if (request.signal?.aborted) throw request.signal.reason ?? err;
     const reason = (err as Error).name === 'TimeoutError' ? `timed out after ${request.timeoutMs} ms` : (err as Error).message;
-    throw new TransientSourceError(`GET ${url}: ${reason}`);
+    throw new TransientSourceError(about(reason));
   }
   const status = response.status;
   if (status === 408 || status === 429 || status >= 500) {
-    throw new TransientSourceError(`GET ${url}: HTTP ${status}`, parseRetryAfter(response.headers.get('retry-after')));
+    throw new TransientSourceError(about(`HTTP ${status}`), parseRetryAfter(response.headers.get('retry-after')));
   }
-  if (status >= 400) throw new PermanentSourceError(`GET ${url}: HTTP ${status} ${text.slice(0, 200)}`.trim(), status);
-  if (status !== 200) throw new SourceContractError(`GET ${url}: unexpected HTTP ${status}`);
+  if (status >= 400) throw new PermanentSourceError(about(`HTTP ${status} ${text.slice(0, 200)}`).trim(), status);
+  if (status !== 200) throw new SourceContractError(about(`unexpected HTTP ${status}`));
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    throw new TransientSourceError(`GET ${url}: the body is not complete JSON (${text.length} bytes)`);
+    throw new TransientSourceError(about(`the body is not complete JSON (${text.length} bytes)`));
   }
   const page = body as { data?: unknown; next_cursor?: unknown };
   if (typeof body !== 'object' || body === null || !Array.isArray(page.data)) {
-    throw new SourceContractError(`GET ${url}: the body has no "data" array`);
+    throw new SourceContractError(about('the body has no "data" array'));
   }
   const next = page.next_cursor ?? null;
   if (next !== null && (typeof next !== 'string' || next === '')) {
-    throw new SourceContractError(`GET ${url}: "next_cursor" must be a non-empty string or null`);
+    throw new SourceContractError(about('"next_cursor" must be a non-empty string or null'));
   }
   // The records as the API sent them: exact slices of the body, never re-serialised.
   return { records: arrayElementTexts(memberText(text, 'data')!), nextCursor: next };

@@ -19,6 +19,8 @@ export interface OrdersApiOptions {
   latencyMs?: number;
   /** Seed of the fault injection's random choices, so a drill can be replayed. */
   seed?: number;
+  /** Headers (name → exact value) every /orders request must carry, else 401: an API behind authentication. */
+  requireHeaders?: Record<string, string>;
 }
 
 export interface OrdersApiServer {
@@ -92,6 +94,8 @@ export async function startOrdersApi(options: OrdersApiOptions): Promise<OrdersA
     if (req.method !== 'GET') return reply(405, { error: 'only GET is supported' });
     if (url.pathname === '/health') return reply(200, { status: 'ok' });
     if (url.pathname !== '/orders') return reply(404, { error: `no route ${url.pathname}` });
+    const required = Object.entries(options.requireHeaders ?? {});
+    if (required.some(([name, value]) => req.headers[name.toLowerCase()] !== value)) return reply(401, { error: 'missing or wrong credentials' });
     if (failRate > 0 && random() < failRate) {
       return reply(failStatus, { error: 'injected failure' }, failStatus === 429 ? { 'retry-after': '1' } : {});
     }

@@ -3,45 +3,62 @@
  * the decimal text as written: 10.005 is 1001 cents, although the double nearest 10.005 is a hair below it.
  */
 
+import { JsonNumber } from '../json';
+
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 
 /** Largest magnitude a DECIMAL(18,2) holds, in cents. */
 export const MAX_CENTS = 10n ** 18n - 1n;
 
-/** Decimal text (`12.5`, `-3`, `1e3`, `.5`) to cents, rounded half away from zero; null if not a number. */
+/** Magnitudes from here on (in cents) are beyond every column: their exact value is never needed. */
+const BEYOND_ANY_COLUMN = 10n ** 40n;
+
+/**
+ * Decimal text (`12.5`, `-3`, `1e3`, `.5`) to cents, rounded half away from zero; null if not a number. A value
+ * of 10^36 or more comes back as a magnitude beyond any column, not exactly (its text could have any length).
+ */
 export function decimalTextToCents(text: string): bigint | null {
   const m = DECIMAL_TEXT.exec(text.trim());
   if (!m) return null;
   const [, sign, intPart, fracPart = '', exp = '0'] = m;
   if (!intPart && !fracPart) return null;
-  const exponent = Number(exp);
-  if (!Number.isSafeInteger(exponent) || Math.abs(exponent) > 40) return null;
-  // Move the decimal point by the exponent, then cut after two decimals and round on the next digit.
-  let digits = intPart + fracPart;
-  let point = intPart.length + exponent;
+  // Significant digits and where the decimal point falls among them, the exponent applied.
+  const leadingZeros = /^0*/.exec(intPart + fracPart)![0].length;
+  let digits = (intPart + fracPart).slice(leadingZeros);
+  let point = intPart.length - leadingZeros + Number(exp);
+  if (digits === '' || point < -2) return 0n;
+  const negative = sign === '-';
+  if (point > 36) return negative ? -BEYOND_ANY_COLUMN : BEYOND_ANY_COLUMN;
   if (point < 0) {
     digits = '0'.repeat(-point) + digits;
     point = 0;
   }
+  // Cut after two decimals and round on the next digit.
   const cut = point + 2;
   const padded = digits.padEnd(cut + 1, '0');
   const whole = BigInt(padded.slice(0, cut) || '0');
   const roundUp = padded[cut] >= '5';
   const cents = whole + (roundUp ? 1n : 0n);
-  return sign === '-' ? -cents : cents;
+  return negative ? -cents : cents;
 }
 
 /**
- * A money field from JSON: a finite number or a numeric string becomes cents; anything else (booleans,
- * objects, blank or non-numeric strings, out-of-range values) is `undefined`. null/absent is `null`.
+ * A money field from JSON, as cents of any magnitude (see fitsMoneyColumn): a finite number, a JsonNumber (its
+ * exact text) or a numeric string; anything else (booleans, objects, blank or non-numeric strings) is
+ * `undefined`. null/absent is `null`.
  */
 export function parseMoney(value: unknown): bigint | null | undefined {
   if (value === null || value === undefined) return null;
   let cents: bigint | null = null;
   if (typeof value === 'number' && Number.isFinite(value)) cents = decimalTextToCents(String(value));
+  else if (value instanceof JsonNumber) cents = decimalTextToCents(value.text);
   else if (typeof value === 'string') cents = decimalTextToCents(value);
-  if (cents === null || cents > MAX_CENTS || cents < -MAX_CENTS) return undefined;
-  return cents;
+  return cents ?? undefined;
+}
+
+/** Whether a DECIMAL(18,2) column holds these cents. */
+export function fitsMoneyColumn(cents: bigint): boolean {
+  return cents <= MAX_CENTS && cents >= -MAX_CENTS;
 }
 
 /** Cents to the decimal text a DECIMAL(18,2) column reads: `-12.05`. */

@@ -1,7 +1,8 @@
 import { parse } from 'csv-parse/sync';
 import { InvalidInputError } from '../errors';
-import { formatCents, parseMoney } from './money';
-import { identifier } from './rules';
+import { maxBytes, TABLES, type Column, type TableName } from '../schema';
+import { fitsMoneyColumn, formatCents, parseMoney } from './money';
+import { fitsColumn, identifier } from './rules';
 import { formatTimestamp, parseIsoDateOrDateTime } from './time';
 
 /** Rows of dim_user / dim_product as the transform emits them (money and time already as text). */
@@ -21,15 +22,33 @@ export interface ProductRow {
   is_inferred: boolean;
 }
 
-function parseCsv(text: string, what: string, required: string): Record<string, string>[] {
-  let rows: Record<string, string>[];
+function fitsValue(table: TableName, column: Column, value: string): boolean {
+  if (column.type === 'string' || column.type === 'text') return fitsColumn(table, column.name, value);
+  const cents = column.type === 'money' ? parseMoney(value) : null;
+  return typeof cents !== 'bigint' || fitsMoneyColumn(cents);
+}
+
+/**
+ * The rows of a reference file, each value checked against the column of `table` it goes to: a value too long
+ * for any warehouse is the file's error (it names the line and column), not a load that fails at the COPY.
+ */
+function parseCsv(text: string, file: string, required: string, table: TableName): Record<string, string>[] {
+  let rows: { record: Record<string, string>; info: { lines: number } }[];
   try {
-    rows = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true });
+    rows = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, info: true });
   } catch (err) {
-    throw new InvalidInputError(`the ${what} file is not valid CSV: ${(err as Error).message}`);
+    throw new InvalidInputError(`${file} is not valid CSV: ${(err as Error).message}`);
   }
-  if (rows.length > 0 && !(required in rows[0])) throw new InvalidInputError(`the ${what} file has no "${required}" column`);
-  return rows;
+  if (rows.length > 0 && !(required in rows[0].record)) throw new InvalidInputError(`${file} has no "${required}" column`);
+  for (const { record, info } of rows) {
+    for (const column of TABLES[table].columns) {
+      const value = record[column.name];
+      if (value === undefined || value === '' || fitsValue(table, column, value)) continue;
+      const limit = column.type === 'money' ? 'DECIMAL(18,2)' : `${maxBytes(table, column.name)} bytes (UTF-8)`;
+      throw new InvalidInputError(`${file}, line ${info.lines}, column ${column.name}: the value does not fit ${limit}`);
+    }
+  }
+  return rows.map((r) => r.record);
 }
 
 const blankToNull = (value: string | undefined): string | null => (value === undefined || value === '' ? null : value);
@@ -39,9 +58,12 @@ function lastById<T>(rows: T[], id: (row: T) => string): T[] {
   return [...new Map(rows.map((row) => [id(row), row])).values()];
 }
 
-/** The users reference file (CSV with a header; CRLF and quoted fields welcome). Rows without an id are skipped. */
-export function parseUsersCsv(text: string): UserRow[] {
-  const rows = parseCsv(text, 'users', 'user_id').flatMap((r): UserRow[] => {
+/**
+ * The users reference file (CSV with a header; CRLF and quoted fields welcome). Rows without an id are skipped.
+ * `file` names it in errors.
+ */
+export function parseUsersCsv(text: string, file = 'the users file'): UserRow[] {
+  const rows = parseCsv(text, file, 'user_id', 'dim_user').flatMap((r): UserRow[] => {
     const userId = identifier(r.user_id);
     if (userId === null) return [];
     const createdAt = r.created_at ? parseIsoDateOrDateTime(r.created_at) : null;
@@ -51,8 +73,8 @@ export function parseUsersCsv(text: string): UserRow[] {
 }
 
 /** The products reference file. A price that is not a number becomes NULL. */
-export function parseProductsCsv(text: string): ProductRow[] {
-  const rows = parseCsv(text, 'products', 'sku').flatMap((r): ProductRow[] => {
+export function parseProductsCsv(text: string, file = 'the products file'): ProductRow[] {
+  const rows = parseCsv(text, file, 'sku', 'dim_product').flatMap((r): ProductRow[] => {
     const sku = identifier(r.sku);
     if (sku === null) return [];
     const cents = parseMoney(r.price === '' ? null : r.price);

@@ -2,7 +2,9 @@
  * The data rules of the contract (§4), one named function each, applied in the contract's order. They are
  * pure: the transform streams records through them and arquero assembles the tables.
  */
-import { MAX_CENTS, parseMoney } from './money';
+import { JsonNumber } from '../json';
+import { maxBytes, type TableName } from '../schema';
+import { fitsMoneyColumn, parseMoney } from './money';
 import { parseIsoDateTime } from './time';
 
 export type RejectReason =
@@ -10,7 +12,9 @@ export type RejectReason =
   | 'missing_order_id'
   | 'missing_created_at'
   | 'invalid_created_at'
+  | 'future_created_at'
   | 'missing_user_id'
+  | 'value_too_long'
   | 'invalid_item';
 
 export const REJECT_REASONS: RejectReason[] = [
@@ -18,9 +22,14 @@ export const REJECT_REASONS: RejectReason[] = [
   'missing_order_id',
   'missing_created_at',
   'invalid_created_at',
+  'future_created_at',
   'missing_user_id',
+  'value_too_long',
   'invalid_item',
 ];
+
+/** The reasons an item (a line) of a winning version is rejected for. */
+export type ItemRejectReason = Extract<RejectReason, 'invalid_item' | 'value_too_long'>;
 
 type JsonObject = Record<string, unknown>;
 
@@ -40,17 +49,40 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 /**
- * An identifier: a non-blank string, or a finite number (many feeds send numeric ids), as text.
- * Anything else counts as missing: it cannot be a key.
+ * An identifier: a non-blank string, or a number (many feeds send numeric ids) as its text as sent
+ * (parseJson keeps 12345678901234567890 as a JsonNumber). Anything else counts as missing: it cannot be a key.
  */
 export function identifier(value: unknown): string | null {
   if (typeof value === 'string') return value.trim() === '' ? null : value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (value instanceof JsonNumber) return value.text;
   return null;
 }
 
-/** §4.1: the record checks, in order; the first failing one is the record's only reason. */
-export function checkRecord(record: unknown): RecordCheck {
+/** Whether a text column holds this value: its UTF-8 bytes within the column's limit. */
+export function fitsColumn(table: TableName, column: string, value: string | null): boolean {
+  return value === null || Buffer.byteLength(value, 'utf8') <= maxBytes(table, column);
+}
+
+/** Whether every value of an order fits the column it goes to (amount: DECIMAL(18,2)). */
+export function orderValuesFit(orderId: string, userId: string, record: JsonObject): boolean {
+  const amount = parseMoney(record.amount);
+  return (
+    fitsColumn('dim_order', 'order_id', orderId) &&
+    fitsColumn('dim_order', 'user_id', userId) &&
+    fitsColumn('dim_order', 'currency', currencyOf(record)) &&
+    fitsColumn('dim_order', 'source', sourceOf(record)) &&
+    fitsColumn('dim_order', 'promo', promoOf(record)) &&
+    (typeof amount !== 'bigint' || fitsMoneyColumn(amount))
+  );
+}
+
+/**
+ * §4.1: the record checks, in order; the first failing one is the record's only reason. `notAfter` (µs since
+ * the epoch) is the latest believable created_at: a later one is a bad clock, kept out so it never moves the
+ * watermark; a later run takes the record once its time has come.
+ */
+export function checkRecord(record: unknown, notAfter: number): RecordCheck {
   if (!isObject(record)) return { ok: false, reason: 'malformed_record', orderId: null };
   const orderId = identifier(record.order_id);
   if (orderId === null) return { ok: false, reason: 'missing_order_id', orderId: null };
@@ -60,8 +92,10 @@ export function checkRecord(record: unknown): RecordCheck {
   }
   const createdAt = typeof rawCreatedAt === 'string' ? parseIsoDateTime(rawCreatedAt) : null;
   if (createdAt === null) return { ok: false, reason: 'invalid_created_at', orderId };
+  if (createdAt > notAfter) return { ok: false, reason: 'future_created_at', orderId };
   const userId = identifier(record.user_id);
   if (userId === null) return { ok: false, reason: 'missing_user_id', orderId };
+  if (!orderValuesFit(orderId, userId, record)) return { ok: false, reason: 'value_too_long', orderId };
   return { ok: true, value: { orderId, userId, createdAt, record } };
 }
 
@@ -78,12 +112,13 @@ export function isNewerVersion(candidate: Version, current: Version): boolean {
 
 const MAX_INT32 = 2_147_483_647;
 
-/** §4.3: a quantity is a positive integer, as a JSON integer or a string of digits, that fits an INTEGER. */
+/** §4.3: a quantity is a positive integer, as a JSON integer or a string of digits (checkItem: within INTEGER). */
 export function parseQuantity(value: unknown): number | null {
   let qty: number | null = null;
-  if (typeof value === 'number' && Number.isInteger(value)) qty = value;
+  if (value instanceof JsonNumber) qty = Number(value.text);
+  else if (typeof value === 'number') qty = value;
   else if (typeof value === 'string' && /^\d+$/.test(value)) qty = Number(value);
-  return qty !== null && qty >= 1 && qty <= MAX_INT32 ? qty : null;
+  return qty !== null && Number.isInteger(qty) && qty >= 1 ? qty : null;
 }
 
 export interface ValidItem {
@@ -95,26 +130,28 @@ export interface ValidItem {
   lineAmount: bigint | null;
 }
 
-export type ItemCheck = { ok: true; value: ValidItem } | { ok: false; lineNumber: number; item: unknown };
+export type ItemCheck = { ok: true; value: ValidItem } | { ok: false; lineNumber: number; reason: ItemRejectReason };
 
-/** §4.3: one item of the winning version, with its 1-based position in `items` as received. */
+/**
+ * §4.3: one item of the winning version, with its 1-based position in `items` as received: invalid_item when a
+ * field is missing or of the wrong kind, else value_too_long when a value does not fit its fact_sales column.
+ */
 export function checkItem(item: unknown, lineNumber: number): ItemCheck {
-  const invalid: ItemCheck = { ok: false, lineNumber, item };
-  if (!isObject(item)) return invalid;
+  const rejected = (reason: ItemRejectReason): ItemCheck => ({ ok: false, lineNumber, reason });
+  if (!isObject(item)) return rejected('invalid_item');
   const sku = identifier(item.sku);
   const quantity = parseQuantity(item.qty);
   const unitPrice = parseMoney(item.price);
-  if (sku === null || quantity === null || unitPrice === undefined) return invalid;
+  if (sku === null || quantity === null || unitPrice === undefined) return rejected('invalid_item');
   const lineAmount = lineAmountOf(quantity, unitPrice);
-  if (lineAmount === undefined) return invalid;
+  const fits = (cents: bigint | null) => cents === null || fitsMoneyColumn(cents);
+  if (!fitsColumn('fact_sales', 'sku', sku) || quantity > MAX_INT32 || !fits(unitPrice) || !fits(lineAmount)) return rejected('value_too_long');
   return { ok: true, value: { lineNumber, sku, quantity, unitPrice, lineAmount } };
 }
 
-/** quantity × unit price, exact; null without a price, undefined when it overflows DECIMAL(18,2). */
-export function lineAmountOf(quantity: number, unitPrice: bigint | null): bigint | null | undefined {
-  if (unitPrice === null) return null;
-  const amount = BigInt(quantity) * unitPrice;
-  return amount > MAX_CENTS || amount < -MAX_CENTS ? undefined : amount;
+/** quantity × unit price, exact; null without a price. */
+export function lineAmountOf(quantity: number, unitPrice: bigint | null): bigint | null {
+  return unitPrice === null ? null : BigInt(quantity) * unitPrice;
 }
 
 /**
@@ -126,7 +163,7 @@ export function itemsOf(record: JsonObject): { items: unknown[]; malformed: bool
   return { items: [], malformed: record.items !== undefined && record.items !== null };
 }
 
-/** §4.4: `total_amount` is `amount` when it is a number or numeric string, else NULL. */
+/** §4.4: `total_amount` is `amount` when it is a number or numeric string, else NULL (checkRecord refused one beyond DECIMAL(18,2)). */
 export function totalAmountOf(record: JsonObject): bigint | null {
   return parseMoney(record.amount) ?? null;
 }

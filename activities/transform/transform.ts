@@ -1,23 +1,25 @@
 import * as aq from 'arquero';
-import { decodeRawLine } from '../json';
+import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../json';
 import type { Lake } from '../lake';
-import { columnNames, type TableName } from '../schema';
+import { columnNames, maxBytes, type TableName } from '../schema';
 import { formatCents } from './money';
 import type { ProductRow, UserRow } from './reference';
 import {
   checkItem,
   checkRecord,
   currencyOf,
+  fitsColumn,
   isNewerVersion,
   itemsOf,
   promoOf,
   sourceOf,
   totalAmountOf,
+  type ItemRejectReason,
   type RejectReason,
   type ValidRecord,
   type Version,
 } from './rules';
-import { formatDate, formatIso, formatTimestamp } from './time';
+import { formatDate, formatIso, formatTimestamp, parseIsoDateTime } from './time';
 
 export interface TransformInput {
   loadId: string;
@@ -28,6 +30,8 @@ export interface TransformInput {
   rejectedAt: string;
   /** Rows a table part holds before it is written: bounds the memory of the transform. */
   chunkRows: number;
+  /** The latest believable created_at (RFC 3339): a later record is quarantined as future_created_at. */
+  notAfter: string;
 }
 
 export interface TransformCounts {
@@ -53,27 +57,35 @@ type Row = Record<string, unknown>;
 
 export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/**
- * Parses a raw record. JSON may escape a lone UTF-16 surrogate ("\ud800"), which no UTF-8 file holds: DuckDB
- * would refuse the whole table part, and the load with it. Such characters become U+FFFD in the tables (the raw
- * zone and rejected_records keep the text as received).
- */
+/** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */
 function parseRecord(text: string): unknown {
   try {
-    if (!/\\u[dD][89a-fA-F]/.test(text)) return JSON.parse(text);
-    return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? value.replace(LONE_SURROGATE, '\ufffd') : value));
+    return parseJson(text);
   } catch {
-    return text; // not JSON (a JSONL line of a file): a malformed record
+    return undefined;
   }
+}
+
+/**
+ * rejected_records.record: the record's text as received, cut on a UTF-8 character boundary when it exceeds
+ * the column (the raw zone keeps it whole).
+ */
+export function recordColumnText(text: string): string {
+  const limit = maxBytes('rejected_records', 'record');
+  if (text.length * 3 <= limit) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  let end = limit;
+  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
+  return bytes.subarray(0, end).toString('utf8');
 }
 
 /** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
 async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
     const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
-    yield { page, records: (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '').map(decodeRawLine) };
+    const lines = (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '');
+    yield { page, records: lines.map(decodeRawLine) };
   }
 }
 
@@ -133,12 +145,14 @@ export async function transformOrders(
   const counts: TransformCounts = { extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0, rejectedByReason: {} };
   const winners = new Map<string, Version>();
   let watermark: number | null = null;
+  const notAfter = parseIsoDateTime(input.notAfter);
+  if (notAfter === null) throw new Error(`notAfter is not an RFC 3339 instant: ${input.notAfter}`);
 
   let position = 0;
   for await (const { page, records } of rawPages(lake, input)) {
     heartbeat({ pass: 1, page });
     for (const text of records) {
-      const check = checkRecord(parseRecord(text));
+      const check = checkRecord(parseRecord(text), notAfter);
       const at = position++;
       if (!check.ok) continue;
       const candidate = { createdAt: check.value.createdAt, position: at };
@@ -154,7 +168,9 @@ export async function transformOrders(
   const usedSkus = new Set<string>();
   const reject = (reason: RejectReason, orderId: string | null, lineNumber: number | null, record: string) => {
     counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
-    writer.add('rejections', { load_id: input.loadId, order_id: orderId, line_number: lineNumber, reason, record, rejected_at: input.rejectedAt });
+    // An id too long for the column is left out here: the record holds it.
+    const id = orderId !== null && fitsColumn('rejected_records', 'order_id', orderId) ? orderId : null;
+    writer.add('rejections', { load_id: input.loadId, order_id: id, line_number: lineNumber, reason, record: recordColumnText(record), rejected_at: input.rejectedAt });
   };
 
   position = 0;
@@ -162,7 +178,7 @@ export async function transformOrders(
     heartbeat({ pass: 2, page });
     for (const text of records) {
       counts.extracted++;
-      const check = checkRecord(parseRecord(text));
+      const check = checkRecord(parseRecord(text), notAfter);
       if (!check.ok) {
         counts.rejectedOrders++;
         reject(check.reason, check.orderId, null, text);
@@ -171,7 +187,7 @@ export async function transformOrders(
       } else {
         counts.orders++;
         usedUsers.add(check.value.userId);
-        emitOrder(check.value, writer, reject, (sku) => usedSkus.add(sku), counts);
+        emitOrder(check.value, text, writer, reject, (sku) => usedSkus.add(sku), counts);
       }
       position++;
     }
@@ -186,12 +202,12 @@ export async function transformOrders(
   const products = aq.from(reference.products, columnNames('dim_product'));
   await writer.write('dim_product', products.concat(inferred(usedSkus, 'sku', products).derive({ name: () => null, category: () => null, price: () => null, is_inferred: () => true })));
 
-  counts.rejectedItems = counts.rejectedByReason.invalid_item ?? 0;
   return { tablesPrefix: prefix, counts, watermark: watermark === null ? null : formatIso(watermark) };
 }
 
 function emitOrder(
   order: ValidRecord,
+  text: string,
   writer: TableWriter,
   reject: (reason: RejectReason, orderId: string, lineNumber: number | null, record: string) => void,
   useSku: (sku: string) => void,
@@ -212,12 +228,19 @@ function emitOrder(
     source: sourceOf(record),
     promo: promoOf(record),
   });
+  // Rejected items keep their text as received; it is looked up only when one is rejected.
+  const rejectItem = (reason: ItemRejectReason, lineNumber: number | null, itemText: string) => {
+    counts.rejectedItems++;
+    reject(reason, orderId, lineNumber, itemText);
+  };
+  let itemTexts: string[] | undefined;
   const { items, malformed } = itemsOf(record);
-  if (malformed) reject('invalid_item', orderId, null, JSON.stringify(record.items));
+  if (malformed) rejectItem('invalid_item', null, memberText(text, 'items')!);
   for (const [index, item] of items.entries()) {
     const check = checkItem(item, index + 1);
     if (!check.ok) {
-      reject('invalid_item', orderId, check.lineNumber, JSON.stringify(item) ?? 'null');
+      itemTexts ??= arrayElementTexts(memberText(text, 'items')!);
+      rejectItem(check.reason, check.lineNumber, itemTexts[index]);
       continue;
     }
     const { lineNumber, sku, quantity, unitPrice, lineAmount } = check.value;

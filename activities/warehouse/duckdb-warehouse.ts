@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../errors';
 import { ensureDirectory } from '../file-system';
 import type { Lake } from '../lake';
-import { STAGED_TABLES, schemaSql } from '../schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../schema';
 import type { CopyManifest } from '../stage/parquet';
 import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
@@ -121,11 +121,29 @@ export class DuckDbWarehouse implements Warehouse {
     }, { readOnly: true, waiting: () => undefined });
   }
 
+  /** Brings a file an older version wrote to SCHEMA_VERSION (see planMigration), or stops the load saying why it cannot. */
+  private async migrate(c: DuckDBConnection): Promise<void> {
+    const stored = storedColumns((await c.runAndReadAll(STORED_COLUMNS_SQL)).getRowObjects());
+    const version = (await c.runAndReadAll(STORED_VERSION_SQL)).getRows()[0][0];
+    const { statements, problems } = planMigration('duckdb', stored, version === null ? null : Number(version), new Date().toISOString());
+    if (problems.length) throw new WarehouseLoadError(`${this.name} cannot be brought to schema version ${SCHEMA_VERSION}: ${problems.join('; ')}`);
+    if (!statements.length) return;
+    await c.run('BEGIN TRANSACTION');
+    try {
+      for (const statement of statements) await c.run(statement);
+      await c.run('COMMIT');
+    } catch (err) {
+      await c.run('ROLLBACK');
+      throw new WarehouseLoadError(`migrating ${this.name} to schema version ${SCHEMA_VERSION} failed: ${(err as Error).message}`);
+    }
+  }
+
   async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-load-'));
     try {
       return await this.withConnection(async (c) => {
         await c.run(schemaSql('duckdb'));
+        await this.migrate(c);
         for (const table of STAGED_TABLES) {
           heartbeat(`staging ${table}`);
           const files = await localFiles(request.lake, request.manifests[table], work);

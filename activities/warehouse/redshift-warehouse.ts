@@ -18,7 +18,7 @@ import {
   WarehouseThrottledError,
   WarehouseUnavailableError,
 } from '../errors';
-import { STAGED_TABLES, TABLES, columnNames, schemaSql, type TableName } from '../schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../schema';
 import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
@@ -257,11 +257,12 @@ export class RedshiftWarehouse implements Warehouse {
   }
 
   /**
-   * What a load would execute, without contacting Redshift (`run --warehouse redshift --dry-run`): the schema batch
-   * (`schemaStatements()`, its own transaction, when `ensureSchemaOnLoad`) followed by the load batch.
+   * What a load would execute, without contacting Redshift (`run --warehouse redshift --dry-run`): when
+   * `ensureSchemaOnLoad`, the schema batch (`schemaStatements()`) and the two queries that read the stored layout
+   * (whose answer decides the migration batch, if any: see `ensureSchema`), then the load batch.
    */
   dryRun(request: LoadRequest): string[] {
-    return [...(this.target.ensureSchemaOnLoad === false ? [] : schemaStatements()), ...this.loadStatements(request)];
+    return [...(this.target.ensureSchemaOnLoad === false ? [] : [...schemaStatements(), STORED_COLUMNS_SQL, STORED_VERSION_SQL]), ...this.loadStatements(request)];
   }
 
   private manifestUri(request: LoadRequest, table: TableName): string {
@@ -274,11 +275,38 @@ export class RedshiftWarehouse implements Warehouse {
     return uri;
   }
 
-  /** Creates the tables when they are missing (sql/redshift/schema.sql): one batch, idempotent. */
+  /**
+   * Creates the tables when they are missing (sql/redshift/schema.sql: one batch, idempotent), then brings tables an
+   * older version created to SCHEMA_VERSION. Redshift's `ALTER TABLE … ADD COLUMN` has no IF NOT EXISTS, so the
+   * stored layout is read first, each query its own statement (information_schema lives on the leader node and
+   * cannot be joined with tables), and only the columns it lacks are added: one more batch, only when needed.
+   */
   async ensureSchema(heartbeat: (step: string) => void = () => {}): Promise<void> {
-    const id = await this.submit(() => this.client.send(new BatchExecuteStatementCommand({ ...this.connection, Sqls: schemaStatements() })));
+    await this.runBatch('creating the schema', schemaStatements(), heartbeat);
+    const migration = await this.migrationStatements();
+    if (!migration.length) return;
+    try {
+      await this.runBatch(`migrating to schema version ${SCHEMA_VERSION}`, migration, heartbeat);
+    } catch (err) {
+      // Another worker may have migrated in between (then our ALTER finds its column): fine if nothing is left to do.
+      if ((await this.migrationStatements()).length) throw err;
+    }
+  }
+
+  /** What brings the stored layout to SCHEMA_VERSION (see planMigration); throws when it cannot be done in place. */
+  private async migrationStatements(): Promise<string[]> {
+    const stored = storedColumns(await this.query(STORED_COLUMNS_SQL));
+    const version = (await this.query(STORED_VERSION_SQL))[0]?.version;
+    const { statements, problems } = planMigration('redshift', stored, version == null ? null : Number(version), new Date().toISOString());
+    if (problems.length) throw new WarehouseLoadError(`${this.name} cannot be brought to schema version ${SCHEMA_VERSION}: ${problems.join('; ')}`);
+    return statements;
+  }
+
+  /** One batch of statements in one transaction, outside a load; `what` names it in the error. */
+  private async runBatch(what: string, sqls: string[], heartbeat: (step: string) => void): Promise<void> {
+    const id = await this.submit(() => this.client.send(new BatchExecuteStatementCommand({ ...this.connection, Sqls: sqls })));
     const described = await this.waitFor(id, heartbeat);
-    if (described.Status !== 'FINISHED') throw this.statementError('creating the schema', described);
+    if (described.Status !== 'FINISHED') throw this.statementError(what, described);
   }
 
   private ensureSchemaOnce(heartbeat: (step: string) => void): Promise<void> {

@@ -2,6 +2,8 @@
 -- GENERATED from activities/schema.ts by schemaSql('duckdb'); tests/schema-sql.test.ts fails if this file drifts.
 -- Change the table definitions there, then regenerate: UPDATE_SCHEMA_SQL=1 npx jest tests/schema-sql.test.ts
 -- The loader creates missing tables itself (DuckDbWarehouse runs this DDL before every load).
+-- VARCHAR has no width in DuckDB: the transform keeps every value within the byte limits of activities/schema.ts
+-- (Redshift's widths: 256 bytes, 65,535 for rejected_records.record), so both warehouses hold the same data.
 
 CREATE TABLE IF NOT EXISTS fact_sales (
   order_id        VARCHAR NOT NULL,
@@ -69,4 +71,9 @@ CREATE TABLE IF NOT EXISTS etl_loads (
   orders_loaded   BIGINT NOT NULL,
   orders_kept     BIGINT NOT NULL,
   lines_loaded    BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS etl_schema_version (
+  version         INTEGER NOT NULL,
+  applied_at      TIMESTAMP NOT NULL
 );

@@ -102,3 +102,8 @@ CREATE TABLE IF NOT EXISTS etl_loads (
 )
 DISTSTYLE ALL
 SORTKEY (started_at);
+
+CREATE TABLE IF NOT EXISTS etl_schema_version (
+  version         INTEGER NOT NULL,
+  applied_at      TIMESTAMP NOT NULL
+);

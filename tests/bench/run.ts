@@ -10,6 +10,7 @@ import { transformOrders } from '../../activities/transform/transform';
 import { DuckDbWarehouse } from '../../activities/warehouse';
 import { formatTable } from '../../client/output';
 import { generateDataset, toCsv } from '../../sample_data/generate';
+import { DEFAULT_FUTURE_TOLERANCE_SECONDS } from '../../workflows/types';
 
 /**
  * `npm run bench`: throughput of each stage on generated messy orders (no Temporal: its overhead is a few
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     products: parseProductsCsv(toCsv(dataset.products, ['sku', 'name', 'category', 'price'])),
   };
   const transformed = await timed('transform (arquero)', count, () =>
-    transformOrders({ loadId, rawPrefix: extracted.rawPrefix, pages: extracted.pages, rejectedAt: new Date().toISOString(), chunkRows: 50_000 }, lake, reference, () => undefined),
+    transformOrders({ loadId, rawPrefix: extracted.rawPrefix, pages: extracted.pages, rejectedAt: new Date().toISOString(), chunkRows: 50_000, notAfter: new Date(Date.now() + DEFAULT_FUTURE_TOLERANCE_SECONDS * 1000).toISOString() }, lake, reference, () => undefined),
   );
   const staged = await timed('stage (Parquet)', transformed.counts.lines, () => stageTables(loadId, transformed.tablesPrefix, lake, () => undefined));
   const { rejectedByReason: _byReason, ...counts } = transformed.counts;

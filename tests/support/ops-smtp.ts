@@ -48,13 +48,20 @@ export function parseMail(raw: string, envelope: { from: string | undefined; to:
   return { ...envelope, subject: decodeHeader(headers.subject ?? ''), headers, text: text.replace(/\r\n/g, '\n'), raw };
 }
 
-/** A real SMTP server on 127.0.0.1 (free port, no auth, no TLS) that keeps what it receives. */
-export async function startSmtpSink(): Promise<SmtpSink> {
+/**
+ * A real SMTP server on 127.0.0.1 (free port, no TLS) that keeps what it receives. Without `auth` it takes mail
+ * from anyone; with it, only from a client that logs in with that user and password.
+ */
+export async function startSmtpSink(options: { auth?: { user: string; pass: string } } = {}): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const waiters: (() => void)[] = [];
+  const { auth } = options;
   const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    authOptional: !auth,
+    allowInsecureAuth: true,
+    disabledCommands: auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+    onAuth: (login, _session, callback) =>
+      login.username === auth?.user && login.password === auth?.pass ? callback(null, { user: login.username }) : callback(new Error('invalid login')),
     logger: false,
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];

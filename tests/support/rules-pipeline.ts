@@ -22,11 +22,19 @@ export function tempDir(label: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Writes raw pages as the extract does: a record's JSON text a line, `pageSize` records a page. Returns the page count. */
+/** A record given as the exact text a source sent (e.g. numbers a double would change, or a line that is not JSON). */
+export class SourceText {
+  constructor(readonly text: string) {}
+}
+
+/** The text a source would send for a test record: a SourceText as is, any other value as JSON. */
+export const sourceText = (record: unknown): string => (record instanceof SourceText ? record.text : (JSON.stringify(record) ?? 'null'));
+
+/** Writes raw pages as the extract does: one encoded record text a line, `pageSize` records a page. Returns the page count. */
 export async function writeRawPages(lake: Lake, loadId: string, records: unknown[], pageSize = 100): Promise<number> {
   let pages = 0;
   for (let start = 0; start < records.length; start += pageSize) {
-    const body = records.slice(start, start + pageSize).map((r) => encodeRawLine(JSON.stringify(r) ?? 'null')).join('\n') + '\n';
+    const body = records.slice(start, start + pageSize).map((r) => encodeRawLine(sourceText(r))).join('\n') + '\n';
     pages += 1;
     await lake.put(`raw/${loadId}/page-${String(pages).padStart(6, '0')}.jsonl`, body);
   }
@@ -66,12 +74,17 @@ export interface RunOptions {
   pageSize?: number;
   chunkRows?: number;
   rejectedAt?: string;
+  /** Default: the tests' clock, years after their records. */
+  notAfter?: string;
 }
+
+/** The latest believable created_at of the tests unless they say otherwise. */
+export const TEST_NOT_AFTER = '2030-01-01T00:00:00.000Z';
 
 export async function runTransform(o: RunOptions): Promise<TransformResult> {
   const pages = await writeRawPages(o.lake, o.loadId, o.records, o.pageSize);
   return transformOrders(
-    { loadId: o.loadId, rawPrefix: `raw/${o.loadId}/`, pages, rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z', chunkRows: o.chunkRows ?? 50_000 },
+    { loadId: o.loadId, rawPrefix: `raw/${o.loadId}/`, pages, rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z', chunkRows: o.chunkRows ?? 50_000, notAfter: o.notAfter ?? TEST_NOT_AFTER },
     o.lake,
     o.reference ?? reference(),
     () => undefined,
