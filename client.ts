@@ -4,26 +4,18 @@ import { Command, Option } from 'commander';
 import { WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { loadEnvConfig, type EnvConfig } from './client/config';
+import { decimal, integer, loadEnvConfig, parseFlag, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
 import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
+import { preflight } from './client/preflight';
 import { runReport } from './client/report';
 import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
 import { pipelineStatus } from './client/status';
 import { openTemporal } from './client/temporal';
 import { logger } from './activities/logger';
-
-class UsageError extends Error {}
-
-/** A whole number from a flag, within bounds, or one clear line. */
-function integerFlag(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
-  return n;
-}
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -64,6 +56,7 @@ async function main(argv: string[]): Promise<void> {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
+      for (const warning of await preflight(input)) progressLine(`warning: ${warning}`);
       // From here on a signal is handled, not fatal: the run is cancelled and the embedded server stopped.
       const interrupts = new Interrupts();
       try {
@@ -86,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--port <n>', 'frontend port', '7233')
     .option('--ui-port <n>', 'Web UI port', '8233')
     .action(async (flags: { db: string; port: string; uiPort: string }) => {
-      const server = await startDevServer({ dbFile: flags.db, port: integerFlag(flags.port, '--port', 1, 65535), uiPort: integerFlag(flags.uiPort, '--ui-port', 1, 65535) });
+      const server = await startDevServer({ dbFile: flags.db, port: parseFlag('--port', flags.port, integer(1, 65535)), uiPort: parseFlag('--ui-port', flags.uiPort, integer(1, 65535)) });
       progressLine(`Temporal dev server on ${server.address}; Web UI at ${server.uiUrl}; history in ${path.resolve(flags.db)}`);
       progressLine('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {
@@ -124,16 +117,15 @@ async function main(argv: string[]): Promise<void> {
     .option('--fail-status <code>', 'HTTP status of injected failures', '503')
     .option('--latency-ms <n>', 'delay before every answer', '0')
     .action(async (flags: { orders: string; port: string; host: string; failRate: string; failStatus: string; latencyMs: string }) => {
-      const failRate = Number(flags.failRate);
-      if (!(failRate >= 0 && failRate <= 1)) throw new UsageError(`--fail-rate must be between 0 and 1, got "${flags.failRate}"`);
-      const failStatus = integerFlag(flags.failStatus, '--fail-status', 400, 599);
+      const failRate = parseFlag('--fail-rate', flags.failRate, decimal(0, 1));
+      const failStatus = parseFlag('--fail-status', flags.failStatus, integer(400, 599));
       const server = await startOrdersApi({
         orders: fileStore(path.resolve(flags.orders)),
-        port: integerFlag(flags.port, '--port', 0, 65535),
+        port: parseFlag('--port', flags.port, integer(0, 65535)),
         host: flags.host,
         failRate,
         failStatus,
-        latencyMs: integerFlag(flags.latencyMs, '--latency-ms', 0, 600_000),
+        latencyMs: parseFlag('--latency-ms', flags.latencyMs, integer(0, 600_000)),
       });
       progressLine(`Orders API on ${server.url}/orders (health: ${server.url}/health)`);
       await new Promise<void>((resolve) => {
