@@ -3,13 +3,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { InvalidInputError } from './activities/errors';
 import { startOrdersApi } from './activities/extract/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { ConfigurationError, loadEnvConfig, loadWorkerConfig, packageRoot, type EnvConfig } from './client/config';
+import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageRoot, parseFlag, type EnvConfig } from './client/config';
 import { startDevServer } from './client/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
 import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
+import { preflight } from './client/preflight';
 import { runReport } from './client/report';
 import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
@@ -17,15 +19,6 @@ import { pipelineStatus } from './client/status';
 import { openTemporal } from './client/temporal';
 import { logToFile } from './activities/logger';
 import { redactUrls } from './activities/redact';
-
-class UsageError extends Error {}
-
-/** A whole number from a flag, within bounds, or one clear line. */
-function integerFlag(value: string, flag: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
-  return n;
-}
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -66,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
+      for (const warning of await preflight(input)) progressLine(`warning: ${warning}`);
       // The in-process worker's logs (its retries, stacks, task tokens) would bury the progress and the one-line
       // outcome: they go to a file of the data dir instead.
       if (!cfg.TEMPORAL_ADDRESS) logToFile((workerLog = path.resolve(cfg.ORDERS_ETL_DATA_DIR, 'orders-etl.log')));
@@ -91,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--port <n>', 'frontend port', '7233')
     .option('--ui-port <n>', 'Web UI port', '8233')
     .action(async (flags: { db: string; port: string; uiPort: string }) => {
-      const server = await startDevServer({ dbFile: flags.db, port: integerFlag(flags.port, '--port', 1, 65535), uiPort: integerFlag(flags.uiPort, '--ui-port', 1, 65535) });
+      const server = await startDevServer({ dbFile: flags.db, port: parseFlag('--port', flags.port, integer(1, 65535)), uiPort: parseFlag('--ui-port', flags.uiPort, integer(1, 65535)) });
       progressLine(`Temporal dev server on ${server.address}; Web UI at ${server.uiUrl}; history in ${path.resolve(flags.db)}`);
       progressLine('press Ctrl-C to stop');
       await new Promise<void>((resolve) => {
@@ -131,16 +125,15 @@ async function main(argv: string[]): Promise<void> {
     .option('--fail-status <code>', 'HTTP status of injected failures', '503')
     .option('--latency-ms <n>', 'delay before every answer', '0')
     .action(async (flags: { orders: string; port: string; host: string; failRate: string; failStatus: string; latencyMs: string }) => {
-      const failRate = Number(flags.failRate);
-      if (!(failRate >= 0 && failRate <= 1)) throw new UsageError(`--fail-rate must be between 0 and 1, got "${flags.failRate}"`);
-      const failStatus = integerFlag(flags.failStatus, '--fail-status', 400, 599);
+      const failRate = parseFlag('--fail-rate', flags.failRate, decimal(0, 1));
+      const failStatus = parseFlag('--fail-status', flags.failStatus, integer(400, 599));
       const server = await startOrdersApi({
         orders: fileStore(path.resolve(flags.orders)),
-        port: integerFlag(flags.port, '--port', 0, 65535),
+        port: parseFlag('--port', flags.port, integer(0, 65535)),
         host: flags.host,
         failRate,
         failStatus,
-        latencyMs: integerFlag(flags.latencyMs, '--latency-ms', 0, 600_000),
+        latencyMs: parseFlag('--latency-ms', flags.latencyMs, integer(0, 600_000)),
       });
       progressLine(`Orders API on ${server.url}/orders (health: ${server.url}/health)`);
       await new Promise<void>((resolve) => {
@@ -163,7 +156,7 @@ async function main(argv: string[]): Promise<void> {
           await (verb === 'cancel' ? handle.cancel() : handle.terminate(flags.reason ?? 'terminated from the orders-etl CLI'));
           progressLine(`${done} ${workflowId}`);
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw new UsageError(`no running workflow ${workflowId}`);
+          if (err instanceof WorkflowNotFoundError) throw new InvalidInputError(`no running workflow ${workflowId}`);
           throw err;
         } finally {
           await session.close();

@@ -6,13 +6,76 @@ import { InvalidInputError } from '../activities/errors';
 import { sourceHeaders } from '../activities/extract/orders-api-client';
 import { s3SettingsFromEnv } from '../activities/lake';
 import { readRedshiftEnv, type RedshiftTarget } from '../activities/warehouse/redshift-warehouse';
+import { parseIsoDateTime } from '../activities/transform/time';
+
+/**
+ * The one set of parsers for every instant, number and duration a user gives, as a flag or an environment
+ * variable: strict (no `1e3`, `0x10`, ` 5`, February 30), and each problem said the same way everywhere.
+ */
+export type Parser<T> = (text: string) => T;
+
+/** A value that does not parse; the message says what it must be, the caller names the flag or variable. */
+class InvalidValue extends Error {}
+
+export function integer(min: number, max: number): Parser<number> {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) throw new InvalidValue(`must be an integer from ${min} to ${max}, got "${text}"`);
+    return n;
+  };
+}
+
+/** A plain decimal number (digits, an optional fraction) within bounds. */
+export function decimal(min: number, max: number): Parser<number> {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || n < min || n > max) throw new InvalidValue(`must be a number from ${min} to ${max}, got "${text}"`);
+    return n;
+  };
+}
+
+/** An ISO 8601 date-time (the data rules' own parser), in microseconds since the epoch. */
+export const instant: Parser<number> = (text) => {
+  const micros = parseIsoDateTime(text);
+  if (micros === null) throw new InvalidValue(`must be an ISO 8601 date-time such as 2025-10-01T00:00:00Z, got "${text}"`);
+  return micros;
+};
+
+/** A duration like `90s`, `15m`, `2h` or `1d`, in seconds. */
+export const duration: Parser<number> = (text) => {
+  const m = /^(\d+)([smhd])$/.exec(text);
+  if (!m) throw new InvalidValue(`must be a number followed by s, m, h or d (e.g. 15m), got "${text}"`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+};
+
+/** A flag's value through a parser, or one line naming the flag. */
+export function parseFlag<T>(flag: string, text: string, parse: Parser<T>): T {
+  try {
+    return parse(text);
+  } catch (err) {
+    throw err instanceof InvalidValue ? new InvalidInputError(`${flag} ${err.message}`) : err;
+  }
+}
+
+/** An environment variable through the same parser (zod names the variable). */
+function envValue<T>(parse: Parser<T>) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      if (!(err instanceof InvalidValue)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return z.NEVER;
+    }
+  });
+}
 
 /**
  * Configuration from the environment, typed and validated in one place. Flags override these; every problem
  * is one clear line. The README's table of variables documents each.
  */
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
-const port = z.coerce.number().int().min(0).max(65535);
+const port = envValue(integer(0, 65535));
 
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: hostPort.optional(),
@@ -23,9 +86,11 @@ const EnvSchema = z.object({
   ORDERS_ETL_WAREHOUSE: z.string().min(1).optional(),
   ORDERS_ETL_LAKE: z.string().min(1).optional(),
   ORDERS_ETL_DATA_DIR: z.string().min(1).default('./data'),
-  ORDERS_ETL_LOOKBACK: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 15m or 2h').optional(),
-  ORDERS_ETL_FUTURE_TOLERANCE: z.string().regex(/^\d+[smhd]$/, 'must be a duration like 5m or 1h').optional(),
-  ORDERS_ETL_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).optional(),
+  /** Seconds. */
+  ORDERS_ETL_LOOKBACK: envValue(duration).optional(),
+  /** Seconds. */
+  ORDERS_ETL_FUTURE_TOLERANCE: envValue(duration).optional(),
+  ORDERS_ETL_PAGE_SIZE: envValue(integer(1, 1000)).optional(),
   METRICS_PORT: port.optional(),
   S3_ENDPOINT: z.string().url().optional(),
 });
@@ -40,13 +105,6 @@ export function loadEnvConfig(env: NodeJS.ProcessEnv = process.env): EnvConfig {
     throw new InvalidInputError(`environment variable ${issue.path.join('.')}: ${issue.message}`);
   }
   return parsed.data;
-}
-
-/** A duration like `90s`, `15m`, `2h` or `1d` in seconds. */
-export function parseDuration(text: string, what = 'duration'): number {
-  const m = /^(\d+)([smhd])$/.exec(text.trim());
-  if (!m) throw new InvalidInputError(`${what} must be a number followed by s, m, h or d (e.g. 15m), got "${text}"`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
 
 /** The package's own directory (where sample_data and sql live), from source or from dist/. */

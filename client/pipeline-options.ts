@@ -4,10 +4,9 @@ import path from 'node:path';
 import { InvalidInputError } from '../activities/errors';
 import { isUrl } from '../activities/extract/extract';
 import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
-import { parseIsoDateTime } from '../activities/transform/time';
 import { openWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
-import { packageRoot, parseDuration, type EnvConfig } from './config';
+import { duration, instant, integer, packageRoot, parseFlag, type EnvConfig } from './config';
 
 /** The options `run`, `schedule create` and `status` share to name a pipeline. */
 export interface PipelineFlags {
@@ -39,16 +38,12 @@ function location(value: string, what: string): string {
   return absolute;
 }
 
-function instant(value: string | undefined, flag: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (parseIsoDateTime(value) === null) throw new InvalidInputError(`${flag} must be an ISO 8601 date-time such as 2025-10-01T00:00:00Z, got "${value}"`);
-  return value;
-}
-
 /** The warehouse as the pipeline names it: `duckdb:` with an absolute path, or `redshift`. */
 export function warehouseSpec(flag: string | undefined, config: EnvConfig): string {
   const spec = flag ?? config.ORDERS_ETL_WAREHOUSE ?? `duckdb:${path.join(config.ORDERS_ETL_DATA_DIR, 'warehouse.duckdb')}`;
-  return spec.startsWith('duckdb:') ? `duckdb:${path.resolve(spec.slice('duckdb:'.length) || '.')}` : spec;
+  // `duckdb:` alone stays empty, for openWarehouse to refuse (never the current directory).
+  const file = spec.startsWith('duckdb:') ? spec.slice('duckdb:'.length) : '';
+  return file ? `duckdb:${path.resolve(file)}` : spec;
 }
 
 export function sourceSpec(flag: string | undefined, config: EnvConfig): string {
@@ -75,15 +70,13 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
   const users = flags.users ?? defaults.users;
   const products = flags.products ?? defaults.products;
   const lake = flags.lake ?? config.ORDERS_ETL_LAKE ?? path.join(config.ORDERS_ETL_DATA_DIR, 'lake');
-  const lookback = flags.lookback ?? config.ORDERS_ETL_LOOKBACK;
-  const futureTolerance = flags.futureTolerance ?? config.ORDERS_ETL_FUTURE_TOLERANCE;
-  const pageSize = flags.pageSize !== undefined ? Number(flags.pageSize) : config.ORDERS_ETL_PAGE_SIZE;
-  if (pageSize !== undefined && (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000)) {
-    throw new InvalidInputError(`--page-size must be an integer from 1 to 1000, got "${flags.pageSize}"`);
-  }
-  const since = instant(flags.since, '--since');
-  const until = instant(flags.until, '--until');
-  if (since && until && parseIsoDateTime(since)! >= parseIsoDateTime(until)!) throw new InvalidInputError('--since must be before --until');
+  const lookbackSeconds = flags.lookback !== undefined ? parseFlag('--lookback', flags.lookback, duration) : config.ORDERS_ETL_LOOKBACK;
+  const futureToleranceSeconds =
+    flags.futureTolerance !== undefined ? parseFlag('--future-tolerance', flags.futureTolerance, duration) : config.ORDERS_ETL_FUTURE_TOLERANCE;
+  const pageSize = flags.pageSize !== undefined ? parseFlag('--page-size', flags.pageSize, integer(1, 1000)) : config.ORDERS_ETL_PAGE_SIZE;
+  const sinceMicros = flags.since === undefined ? undefined : parseFlag('--since', flags.since, instant);
+  const untilMicros = flags.until === undefined ? undefined : parseFlag('--until', flags.until, instant);
+  if (sinceMicros !== undefined && untilMicros !== undefined && sinceMicros >= untilMicros) throw new InvalidInputError('--since must be before --until');
   return {
     pipelineId: pipelineIdOf(source, warehouseName),
     source,
@@ -91,10 +84,10 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
     productsCsv: products === undefined ? undefined : location(products, 'products'),
     warehouse,
     lake: lake.startsWith('s3://') ? lake : path.resolve(lake),
-    since,
-    until,
-    lookbackSeconds: lookback === undefined ? undefined : parseDuration(lookback, '--lookback'),
+    since: flags.since,
+    until: flags.until,
+    lookbackSeconds,
     pageSize,
-    futureToleranceSeconds: futureTolerance === undefined ? undefined : parseDuration(futureTolerance, '--future-tolerance'),
+    futureToleranceSeconds,
   };
 }

@@ -3,9 +3,10 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription,
 import type { Command } from 'commander';
 import { InvalidInputError } from '../activities/errors';
 import type { PipelineInput } from '../workflows/types';
-import { parseDuration, type EnvConfig } from './config';
+import { duration, instant, parseFlag, type EnvConfig } from './config';
 import { formatSummary, progressLine } from './output';
 import { pipelineInput, type PipelineFlags } from './pipeline-options';
+import { preflight } from './preflight';
 import { runTags, startRun } from './run';
 import { openTemporal, type TemporalSession } from './temporal';
 
@@ -18,9 +19,15 @@ type ScheduleFlags = PipelineFlags & { id?: string; json?: boolean };
 
 const scheduleIdOf = (flags: ScheduleFlags, input: PipelineInput): string => flags.id ?? `orders-etl-${input.pipelineId}`;
 
-async function withSchedule<T>(config: () => EnvConfig, flags: ScheduleFlags, work: (handle: ScheduleHandle, session: TemporalSession, input: PipelineInput) => Promise<T>): Promise<T> {
+async function withSchedule<T>(
+  config: () => EnvConfig,
+  flags: ScheduleFlags,
+  work: (handle: ScheduleHandle, session: TemporalSession, input: PipelineInput) => Promise<T>,
+  { checkGround = false } = {},
+): Promise<T> {
   const cfg = config();
   const input = pipelineInput(flags, cfg);
+  if (checkGround) for (const warning of await preflight(input)) progressLine(`warning: ${warning}`);
   const session = await openTemporal(cfg, { embeddedWorker: false });
   try {
     return await work(session.client.schedule.getHandle(scheduleIdOf(flags, input)), session, input);
@@ -30,12 +37,6 @@ async function withSchedule<T>(config: () => EnvConfig, flags: ScheduleFlags, wo
   } finally {
     await session.close();
   }
-}
-
-function instantFlag(value: string, flag: string): Date {
-  const at = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(at.getTime())) throw new InvalidInputError(`${flag} must be an ISO 8601 date-time, got "${value}"`);
-  return at;
 }
 
 const TRIGGER_WAIT_MS = 10_000;
@@ -69,7 +70,7 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
     .action(async (_opts, command: Command) => {
       const flags = flagsOf(command) as ScheduleFlags & { every?: string; cron?: string; paused?: boolean };
       if (!flags.every === !flags.cron) throw new InvalidInputError('give exactly one of --every or --cron');
-      const spec = flags.every ? { intervals: [{ every: parseDuration(flags.every, '--every') * 1000 }] } : { cronExpressions: [flags.cron!] };
+      const spec = flags.every ? { intervals: [{ every: parseFlag('--every', flags.every, duration) * 1000 }] } : { cronExpressions: [flags.cron!] };
       await withSchedule(config, flags, async (handle, session, input) => {
         const { since: _since, until: _until, ...incremental } = input;
         await session.client.schedule.create({
@@ -87,7 +88,7 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
           state: { paused: Boolean(flags.paused), note: `pipeline ${input.pipelineId}` },
         });
         progressLine(`created schedule ${handle.scheduleId} (${flags.every ? `every ${flags.every}` : `cron ${flags.cron}`})`);
-      });
+      }, { checkGround: true });
     });
 
   sub('describe', 'show the schedule, its next and recent runs')
@@ -151,8 +152,7 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
     .requiredOption('--start <iso>', 'window start (inclusive)')
     .requiredOption('--end <iso>', 'window end (exclusive)')
     .action(async (opts: { start: string; end: string }, command: Command) => {
-      const start = instantFlag(opts.start, '--start');
-      const end = instantFlag(opts.end, '--end');
+      const [start, end] = [parseFlag('--start', opts.start, instant), parseFlag('--end', opts.end, instant)].map((micros) => new Date(micros / 1000));
       if (start >= end) throw new InvalidInputError('--start must be before --end');
       await withSchedule(config, flagsOf(command), async (handle, session) => {
         // A backfill is a run of the schedule's own pipeline with an explicit window: same input, same queue.

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { loadEnvConfig, parseDuration } from '../client/config';
+import { decimal, duration, instant, integer, loadEnvConfig, parseFlag } from '../client/config';
 import { pipelineIdOf, pipelineInput } from '../client/pipeline-options';
 import { ROOT } from './support/temporal';
 
@@ -12,8 +12,11 @@ describe('environment configuration', () => {
   test.each([
     [{ TEMPORAL_ADDRESS: 'localhost' }, 'environment variable TEMPORAL_ADDRESS: must be host:port'],
     [{ METRICS_PORT: 'ninety' }, 'environment variable METRICS_PORT: '],
-    [{ ORDERS_ETL_LOOKBACK: '5 minutes' }, 'environment variable ORDERS_ETL_LOOKBACK: must be a duration like 15m or 2h'],
+    [{ ORDERS_ETL_LOOKBACK: '5 minutes' }, 'environment variable ORDERS_ETL_LOOKBACK: must be a number followed by s, m, h or d (e.g. 15m), got "5 minutes"'],
     [{ ORDERS_ETL_PAGE_SIZE: '5000' }, 'environment variable ORDERS_ETL_PAGE_SIZE: '],
+    [{ ORDERS_ETL_PAGE_SIZE: '1e3' }, 'environment variable ORDERS_ETL_PAGE_SIZE: must be an integer from 1 to 1000, got "1e3"'],
+    [{ ORDERS_ETL_PAGE_SIZE: '0x10' }, 'environment variable ORDERS_ETL_PAGE_SIZE: must be an integer from 1 to 1000, got "0x10"'],
+    [{ METRICS_PORT: '9464.0' }, 'environment variable METRICS_PORT: must be an integer from 0 to 65535, got "9464.0"'],
     [{ S3_ENDPOINT: 'not a url' }, 'environment variable S3_ENDPOINT: '],
   ])('%j is refused with one clear line', (env, message) => {
     expect(() => loadEnvConfig(env)).toThrow(message);
@@ -23,9 +26,35 @@ describe('environment configuration', () => {
     expect(loadEnvConfig({ TEMPORAL_ADDRESS: '' }).TEMPORAL_ADDRESS).toBeUndefined();
   });
 
+  test('values are parsed: numbers, and durations in seconds', () => {
+    expect(loadEnvConfig({ ORDERS_ETL_PAGE_SIZE: '250', ORDERS_ETL_LOOKBACK: '15m', METRICS_PORT: '9464' })).toMatchObject({ ORDERS_ETL_PAGE_SIZE: 250, ORDERS_ETL_LOOKBACK: 900, METRICS_PORT: 9464 });
+  });
+});
+
+describe('the shared parsers of flags and variables', () => {
   test('durations', () => {
-    expect([parseDuration('90s'), parseDuration('15m'), parseDuration('2h'), parseDuration('1d')]).toEqual([90, 900, 7200, 86400]);
-    expect(() => parseDuration('15')).toThrow('must be a number followed by s, m, h or d');
+    expect(['90s', '15m', '2h', '1d'].map(duration)).toEqual([90, 900, 7200, 86400]);
+    for (const text of ['15', ' 15m', '15m ', '1.5h', '-1m', '15M']) expect(() => parseFlag('--every', text, duration)).toThrow(`--every must be a number followed by s, m, h or d (e.g. 15m), got "${text}"`);
+  });
+
+  test('integers: digits only, within bounds', () => {
+    expect(['0', '7', '1000'].map(integer(0, 1000))).toEqual([0, 7, 1000]);
+    for (const text of ['1e3', '0x10', ' 5', '5 ', '+5', '-1', '1.0', '', '1001', '0b1']) {
+      expect(() => parseFlag('--page-size', text, integer(0, 1000))).toThrow(`--page-size must be an integer from 0 to 1000, got "${text}"`);
+    }
+  });
+
+  test('decimals', () => {
+    expect(['0', '0.25', '1'].map(decimal(0, 1))).toEqual([0, 0.25, 1]);
+    for (const text of ['1e-1', '.5', '0x1', ' 0.5', '1.5', 'NaN']) expect(() => parseFlag('--fail-rate', text, decimal(0, 1))).toThrow(`--fail-rate must be a number from 0 to 1, got "${text}"`);
+  });
+
+  test('instants: the data rules\' ISO 8601, in microseconds', () => {
+    expect(instant('2025-10-01T00:00:00.000001Z')).toBe(Date.UTC(2025, 9, 1) * 1000 + 1);
+    expect(instant('2025-10-01T02:00:00+02:00')).toBe(Date.UTC(2025, 9, 1) * 1000);
+    for (const text of ['2025-02-30T00:00:00Z', '2025-13-01T00:00:00Z', '2025-10-01', 'Oct 1 2025', ' 2025-10-01T00:00:00Z', '1759276800']) {
+      expect(() => parseFlag('--start', text, instant)).toThrow(`--start must be an ISO 8601 date-time such as 2025-10-01T00:00:00Z, got "${text}"`);
+    }
   });
 });
 
@@ -61,6 +90,10 @@ describe('pipeline identity', () => {
     [{ warehouse: 'postgres:x' }, '--warehouse must be duckdb:PATH or redshift, got "postgres:x"'],
     [{ warehouse: 'redshift' }, '--warehouse redshift is not configured'],
     [{ pageSize: '0' }, '--page-size must be an integer from 1 to 1000'],
+    [{ pageSize: '1e3' }, '--page-size must be an integer from 1 to 1000, got "1e3"'],
+    [{ pageSize: '0x10' }, '--page-size must be an integer from 1 to 1000, got "0x10"'],
+    [{ pageSize: ' 5' }, '--page-size must be an integer from 1 to 1000, got " 5"'],
+    [{ warehouse: 'duckdb:' }, '--warehouse duckdb: needs a file path'],
     [{ lookback: '1 hour' }, '--lookback must be a number followed by s, m, h or d'],
     [{ futureTolerance: 'soon' }, '--future-tolerance must be a number followed by s, m, h or d'],
   ])('%j is refused', (flags, message) => {
@@ -70,7 +103,7 @@ describe('pipeline identity', () => {
   test('the future tolerance: unset (the workflow takes 5 minutes), from the flag, or from ORDERS_ETL_FUTURE_TOLERANCE', () => {
     expect(pipelineInput({}, config).futureToleranceSeconds).toBeUndefined();
     expect(pipelineInput({ futureTolerance: '2h' }, config).futureToleranceSeconds).toBe(7200);
-    expect(pipelineInput({}, { ...config, ORDERS_ETL_FUTURE_TOLERANCE: '90s' }).futureToleranceSeconds).toBe(90);
+    expect(pipelineInput({}, { ...config, ORDERS_ETL_FUTURE_TOLERANCE: 90 }).futureToleranceSeconds).toBe(90);
   });
 });
 

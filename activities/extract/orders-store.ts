@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { InvalidInputError } from '../errors';
 import { parseIsoDateTime } from '../transform/time';
 
@@ -253,4 +253,53 @@ function nextLine(reader: ByteReader): Found | null {
     const text = reader.captureEnd(b === NEWLINE ? 1 : 0).toString('utf8').trim();
     if (text !== '') return { text, start, complete: b === NEWLINE };
   }
+}
+
+/** What a file of orders holds, judged from its first bytes. */
+export type OrdersFileKind = 'array' | 'jsonl' | 'empty';
+
+/**
+ * Whether a file is one the extract can read (a JSON array, or JSONL: one record a line), from its first 64 KiB;
+ * anything else is an InvalidInputError saying what was found. Read line by line, a pretty-printed document or a
+ * binary file would otherwise become a screen of `malformed_record`s.
+ */
+export function ordersFileKind(path: string): OrdersFileKind {
+  const fd = openSync(path, 'r');
+  let head: Buffer;
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    head = chunk.subarray(0, readSync(fd, chunk, 0, CHUNK, 0));
+  } finally {
+    closeSync(fd);
+  }
+  const nul = head.indexOf(0);
+  if (nul !== -1) throw new InvalidInputError(`${path} is a binary file (a NUL byte at byte ${nul}), not JSON or JSONL of orders`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true }); // a character cut at 64 KiB is not an error
+  } catch {
+    throw new InvalidInputError(`${path} is not UTF-8 text (a binary or compressed file?), not JSON or JSONL of orders`);
+  }
+  text = text.replace(/^\uFEFF/, '');
+  const whole = head.length === size;
+  if (text.trim() === '') return whole ? 'empty' : 'jsonl';
+  if (text.trimStart().startsWith('[')) return 'array';
+  // Complete lines only: the last one may be cut at 64 KiB.
+  const lines = (whole ? text : text.slice(0, text.lastIndexOf('\n') + 1)).split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const isJson = (line: string) => {
+    try {
+      JSON.parse(line);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (lines.length >= 2 && lines[0].startsWith('{') && !isJson(lines[0]) && !isJson(lines[1])) {
+    const key = /^\s*\{\s*("(?:[^"\\]|\\.)*")/.exec(text)?.[1];
+    throw new InvalidInputError(`${path} is one JSON object over several lines${key ? ` (its first key is ${key})` : ''}, not a JSON array or JSONL of orders: give the array of orders itself`);
+  }
+  if (lines.length > 0 && !lines.some(isJson)) throw new InvalidInputError(`${path} is not JSON or JSONL of orders: no line of its start is JSON (it begins ${JSON.stringify(lines[0].slice(0, 40))})`);
+  return 'jsonl';
 }

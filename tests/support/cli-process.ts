@@ -27,8 +27,17 @@ export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function spawnCli(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface CliOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** A command that runs node, given after it with its arguments (e.g. `unshare … sh -c '…; exec "$@"' sh`). */
+  wrapper?: string[];
+}
+
+export function spawnCli(args: string[], opts: CliOptions): CliProcess {
+  const [file, ...wrapperArgs] = [...(opts.wrapper ?? []), process.execPath];
+  const child = spawn(file, [...wrapperArgs, CLI, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (c: Buffer) => out.push(c));
@@ -53,7 +62,7 @@ export function spawnCli(args: string[], opts: { cwd: string; env: NodeJS.Proces
   return { child, stderr, waitForStderr, exited };
 }
 
-export function cli(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Exit> {
+export function cli(args: string[], opts: CliOptions): Promise<Exit> {
   return spawnCli(args, opts).exited;
 }
 
