@@ -41,6 +41,9 @@ function pipelineOptions(command: Command, withWindow = true): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // The AWS SDK prints a nine-line notice about Node 20's end of support into every command's stderr, which would
+  // break one-line errors: the README says it once instead. Set the variable to false to see it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = new Command('orders-etl')
     .description('Orders API → Kimball star schema (DuckDB or Redshift), orchestrated by Temporal')
     // Usage errors (unknown command or option, missing value) are one line too, like every other error.

@@ -23,6 +23,8 @@ export interface ActivityConfig {
   alerts: NodeJS.ProcessEnv;
   /** TEMPORAL_UI_URL, for links to a run in alerts. */
   uiUrl?: string;
+  /** Authentication to an Orders API (ORDERS_API_TOKEN, ORDERS_API_HEADERS): never in a workflow's input. */
+  sourceHeaders: Record<string, string>;
 }
 
 export interface ActivityDeps {
@@ -74,7 +76,11 @@ export function createActivities(deps: ActivityDeps) {
       const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
       if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
-        const result = await extractOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom, Context.current().cancellationSignal);
+        const result = await extractOrders(input, lakes.open(input.lake), (p) => heartbeat(p), {
+          resumeFrom,
+          signal: Context.current().cancellationSignal,
+          headers: deps.config.sourceHeaders,
+        });
         metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
         return result;
       } catch (err) {

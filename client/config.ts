@@ -147,8 +147,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const usesRedshift = Object.keys(present).some((name) => name.startsWith('REDSHIFT_'));
   const redshift = usesRedshift ? readRedshiftEnv(env) : undefined;
   problems.push(...(redshift?.problems ?? []).map((p) => `Redshift configuration: ${p}`));
+  let headers: Record<string, string> = {};
   try {
-    sourceHeaders(env);
+    headers = sourceHeaders(env);
   } catch (err) {
     problems.push((err as Error).message); // names the variable, never quotes its value
   }
@@ -162,6 +163,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       redshift: redshift && (redshift.target as RedshiftTarget),
       alerts: { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL },
       uiUrl: parsed.data.TEMPORAL_UI_URL,
+      sourceHeaders: headers,
     },
   };
 }

@@ -186,7 +186,7 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
     expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number), cursor: null, done: true });
     const served = api.stats.get(200);
 
-    const resumed = await extractOrders({ ...input, loadId: 'L2' }, lake, () => undefined, beats[2]);
+    const resumed = await extractOrders({ ...input, loadId: 'L2' }, lake, () => undefined, { resumeFrom: beats[2] });
     expect(resumed.pages).toBe(5);
     expect(resumed.records).toBe(9);
     expect(api.stats.get(200)! - served!).toBe(2); // pages 4 and 5 only

@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(() => new Promise((resolve) => notAnApi?.close(resolve)));
 
 // The AWS SDK's multi-line notice about Node 20 (emitted from December 2026 on, whatever the command) is not ours to test here.
-const REDSHIFT_ENV = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', REDSHIFT_WORKGROUP: 'analytics', REDSHIFT_DATABASE: 'dev', REDSHIFT_IAM_ROLE: 'arn:aws:iam::123456789012:role/copy', AWS_REGION: 'eu-west-1' };
+const REDSHIFT_ENV = { REDSHIFT_WORKGROUP: 'analytics', REDSHIFT_DATABASE: 'dev', REDSHIFT_IAM_ROLE: 'arn:aws:iam::123456789012:role/copy', AWS_REGION: 'eu-west-1' };
 
 /** A read-only filesystem: a tmpfs mounted `ro` in a mount namespace of the CLI's own (a real EROFS, even for root). */
 const readOnlyMount = path.join(dir, 'read-only');

@@ -80,7 +80,7 @@ function filePages(input: ExtractInput, progress: ExtractProgress): (cursor: str
   };
 }
 
-function apiPages(input: ExtractInput, signal?: AbortSignal): (cursor: string | null) => Promise<SourcePage> {
+function apiPages(input: ExtractInput, { signal, headers }: ExtractOptions): (cursor: string | null) => Promise<SourcePage> {
   return (cursor) =>
     fetchOrdersPage({
       baseUrl: input.source,
@@ -90,7 +90,17 @@ function apiPages(input: ExtractInput, signal?: AbortSignal): (cursor: string | 
       cursor: cursor ?? undefined,
       timeoutMs: input.requestTimeoutMs,
       signal,
+      headers,
     });
+}
+
+export interface ExtractOptions {
+  /** Where an earlier attempt stopped (its last heartbeat, or an earlier call's result): continue from there. */
+  resumeFrom?: ExtractProgress;
+  /** Aborts the request in flight when the run is cancelled. */
+  signal?: AbortSignal;
+  /** An API's authentication headers, from the worker's configuration (never from the workflow's input). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -102,13 +112,12 @@ export async function extractOrders(
   input: ExtractInput,
   lake: Lake,
   heartbeat: (progress: ExtractProgress) => void,
-  resumeFrom?: ExtractProgress,
-  /** Aborts the request in flight when the run is cancelled. */
-  signal?: AbortSignal,
+  options: ExtractOptions = {},
 ): Promise<ExtractResult> {
+  const { resumeFrom } = options;
   const { pages, records, bytes, cursor, done, undatedFrom, readTo } = resumeFrom ?? { pages: 0, records: 0, bytes: 0, cursor: null, done: false };
   const progress: ExtractProgress = { pages, records, bytes, cursor, done, undatedFrom, readTo };
-  const nextPage = isUrl(input.source) ? apiPages(input, signal) : filePages(input, progress);
+  const nextPage = isUrl(input.source) ? apiPages(input, options) : filePages(input, progress);
   const startedAt = progress.cursor;
   let stoppedBy: ExtractResult['stoppedBy'];
   while (!progress.done) {

@@ -19,7 +19,7 @@ export interface PageRequest {
   timeoutMs: number;
   /** Cancellation: aborts the request and rethrows the signal's reason, which is not a source failure. */
   signal?: AbortSignal;
-  /** Authentication headers; default: sourceHeaders() of this process's environment. */
+  /** Authentication headers (`sourceHeaders` of the worker's environment); none by default. */
   headers?: Record<string, string>;
 }
 
@@ -104,7 +104,7 @@ export function pageUrl(request: PageRequest): string {
 export async function fetchOrdersPage(request: PageRequest): Promise<OrdersPage> {
   refuseUrlCredentials(request.baseUrl);
   const url = pageUrl(request);
-  const headers = request.headers ?? sourceHeaders();
+  const headers = request.headers ?? {};
   // Messages reach logs, Temporal's history and alerts: what they quote of the server is masked.
   const about = (detail: string) => masked(`GET ${url}: ${detail}`, headers);
   let response: Response;
