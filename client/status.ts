@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { EnvConfig } from './config';
+import { integer, parseFlag, type EnvConfig } from './config';
 import { escapeControl, formatSummary, formatTable } from './output';
 import { sourceSpec, warehouseSpec } from './pipeline-options';
 import { openTemporal } from './temporal';
@@ -50,7 +50,7 @@ export async function pipelineStatus(
   const source = flags.source === undefined ? undefined : sourceSpec(flags.source, config);
   const warehouse = flags.warehouse === undefined ? undefined : warehouseSpec(flags.warehouse, config);
   const lake = flags.lake === undefined || flags.lake.startsWith('s3://') ? flags.lake : path.resolve(flags.lake);
-  const limit = Math.max(1, Number(flags.limit) || 10);
+  const limit = parseFlag('--limit', flags.limit, integer(1, 1000));
   const session = await openTemporal(config, { embeddedWorker: false });
   const pipelines = new Map<string, PipelineStatus>();
   try {

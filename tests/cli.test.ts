@@ -106,6 +106,7 @@ describe('user errors are one line on stderr, exit code 1, no stack trace', () =
     ['a fail rate above 1', ['api', '--orders', 'x', '--fail-rate', '2'], /--fail-rate/],
     ['an unknown command', ['frobnicate'], /unknown command 'frobnicate'/],
     ['an unknown option', ['run', '--bogus'], /unknown option '--bogus'/],
+    ['a status --limit that is not a plain integer', ['status', '--limit', '1e3'], /--limit must be an integer from 1 to 1000, got "1e3"/],
   ];
   // Started together: each is a short-lived process, mostly module loading.
   let exits: Promise<Exit[]>;

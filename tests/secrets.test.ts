@@ -88,7 +88,7 @@ test('planted secrets reach no output, log, lake object, history, search attribu
     expect(loaded.code).toBe(0);
     expect(oneJson(loaded)).toMatchObject({ extracted: 1000, ordersLoaded: 795, linesLoaded: 2026 });
     expect(api.stats.get(401)).toBeUndefined();
-    expect(api.stats.get(200)).toBe(2); // 1,000 records in pages of 500
+    expect(api.stats.get(200)).toBe(3); // the preflight's GET /health, then 1,000 records in pages of 500
 
     // An API that wants another token: the run fails at once, and the alert goes out over the password-protected SMTP server.
     const failed = await cli(['run', '--source', otherApi.url, ...reference], { cwd, env });

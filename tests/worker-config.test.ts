@@ -24,7 +24,7 @@ test('a worker with bad values refuses to start, one line per bad value, no stac
   expect(exit.code).toBe(1);
   noStack(exit.stderr);
   expect(exit.stderr.trimEnd().split('\n')).toEqual([
-    'orders-etl: environment variable METRICS_PORT: Too big: expected number to be <=65535',
+    'orders-etl: environment variable METRICS_PORT: must be an integer from 0 to 65535, got "99999"',
     'orders-etl: environment variable S3_ENDPOINT: Invalid URL',
     'orders-etl: Redshift configuration: REDSHIFT_CLUSTER_ID and REDSHIFT_WORKGROUP conflict: set a provisioned cluster or a Serverless workgroup, not both',
     'orders-etl: Redshift configuration: REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>) or "default", got "etl-role"',
