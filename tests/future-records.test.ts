@@ -1,29 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { startOrdersApi } from '../activities/extract/orders-api-server';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
-import { startTestWorker, testClient, type RunningWorker } from './support/temporal';
+import { useTestWorker } from './support/temporal';
 
 /**
  * Issue 8 #2 on a real Temporal dev server and the bundled Orders API: a record from a bad clock (2099) is
  * quarantined as future_created_at, never moves the watermark, and so never stops the next runs.
  */
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  worker = await startTestWorker();
-});
-afterAll(async () => {
-  await worker.stop();
-  await closeClient();
-});
+const temporal = useTestWorker();
 
 /** An instant this many minutes before now, to the second (the watermark's search attribute keeps milliseconds). */
 const minutesAgo = (minutes: number) => new Date(Math.floor(Date.now() / 60_000) * 60_000 - minutes * 60_000).toISOString().replace('.000Z', 'Z');
@@ -43,7 +31,7 @@ test('a record created in 2099 is quarantined as future_created_at; the watermar
         warehouse: `duckdb:${path.join(dir, 'warehouse.duckdb')}`,
         lake: path.join(dir, 'lake'),
       };
-      return await client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId: `${id}-${path.basename(dir)}`, args: [args] });
+      return await temporal.client.workflow.execute('ordersEtl', { taskQueue: temporal.worker.taskQueue, workflowId: `${id}-${path.basename(dir)}`, args: [args] });
     } finally {
       await api.close();
     }

@@ -1,10 +1,9 @@
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
-import { ROOT, startTestWorker, testClient, type RunningWorker } from './support/temporal';
+import { ROOT, useTestWorker } from './support/temporal';
 
 /**
  * Issue 8, reproduction 4: records without a valid created_at, or not JSON, appended to a file source after a
@@ -24,18 +23,7 @@ const APPENDED = {
 };
 const NEW_ORDER = '{"order_id":"n4","user_id":"u_1","created_at":"2026-01-15T00:00:00Z","items":[{"sku":"p_1","qty":1,"price":"2.50"}]}';
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  worker = await startTestWorker();
-});
-afterAll(async () => {
-  await worker.stop();
-  await closeClient();
-});
+const temporal = useTestWorker();
 
 test('undated and non-JSON records appended to a file are quarantined by the next run, once, as received', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-incremental-'));
@@ -52,7 +40,7 @@ test('undated and non-JSON records appended to a file are quarantined by the nex
     pageSize: 7,
   };
   let runs = 0;
-  const run = (): Promise<PipelineResult> => client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId: `incremental-${++runs}-${path.basename(dir)}`, args: [input] });
+  const run = (): Promise<PipelineResult> => temporal.client.workflow.execute('ordersEtl', { taskQueue: temporal.worker.taskQueue, workflowId: `incremental-${++runs}-${path.basename(dir)}`, args: [input] });
   const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
   const rejected = (loadId: string) => warehouse.query(`SELECT reason, order_id, record FROM rejected_records WHERE load_id = '${loadId}' ORDER BY reason, order_id`);
 

@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi } from '../activities/extract/orders-api-server';
 import { progressQuery } from '../workflows';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import { parseIsoDateTime } from '../activities/transform/time';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { expectedRunCounts } from './support/expected';
-import { ROOT, startTestWorker, testClient, type RunningWorker } from './support/temporal';
+import { ROOT, useTestWorker } from './support/temporal';
 
 /**
  * The workflow on a real Temporal dev server, end to end on the reference data of juju-take-home-a. The
@@ -17,18 +17,7 @@ import { ROOT, startTestWorker, testClient, type RunningWorker } from './support
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'juju-take-home-a');
 const expected = JSON.parse(readFileSync(path.join(FIXTURE, 'expected.json'), 'utf8'));
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  worker = await startTestWorker();
-});
-afterAll(async () => {
-  await worker.stop();
-  await closeClient();
-});
+const temporal = useTestWorker();
 
 function input(dir: string, overrides: Partial<PipelineInput> = {}): PipelineInput {
   return {
@@ -44,7 +33,7 @@ function input(dir: string, overrides: Partial<PipelineInput> = {}): PipelineInp
 }
 
 async function run(args: PipelineInput, workflowId: string): Promise<PipelineResult> {
-  return client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [args] });
+  return temporal.client.workflow.execute('ordersEtl', { taskQueue: temporal.worker.taskQueue, workflowId, args: [args] });
 }
 
 test('a run loads the reference data with the independently derived counts, through four activities', async () => {
@@ -57,7 +46,7 @@ test('a run loads the reference data with the independently derived counts, thro
     watermark: '2025-12-31T23:03:38Z',
   });
 
-  const history = await client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
+  const history = await temporal.client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
   const activityTypes = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
   expect(activityTypes).toEqual(['pipelineState', 'extract', 'transform', 'stage', 'load']);
 
@@ -110,7 +99,7 @@ test('a failed run leaves the watermark where it was; the lookback starts the ne
 
 test('the progress query gives the stage and counts (also after the run); search attributes and memo carry the summary', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
-  const handle = await client.workflow.start('ordersEtl', { taskQueue: worker.taskQueue, workflowId: `pipeline-progress-${path.basename(dir)}`, args: [input(dir)] });
+  const handle = await temporal.client.workflow.start('ordersEtl', { taskQueue: temporal.worker.taskQueue, workflowId: `pipeline-progress-${path.basename(dir)}`, args: [input(dir)] });
   await handle.result();
   expect(await handle.query(progressQuery)).toEqual({
     stage: 'done',
@@ -131,8 +120,8 @@ test('cancelling a run stops its extract at the next heartbeat and sends no aler
   const orders = JSON.parse(readFileSync(path.join(FIXTURE, 'api_orders.json'), 'utf8')) as unknown[];
   const api = await startOrdersApi({ orders, latencyMs: 200 });
   try {
-    const handle = await client.workflow.start('ordersEtl', {
-      taskQueue: worker.taskQueue,
+    const handle = await temporal.client.workflow.start('ordersEtl', {
+      taskQueue: temporal.worker.taskQueue,
       workflowId: `pipeline-cancel-${path.basename(dir)}`,
       args: [input(dir, { source: api.url, pageSize: 10 })],
     });

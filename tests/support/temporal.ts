@@ -42,6 +42,21 @@ export async function startTestWorker(env: NodeJS.ProcessEnv = process.env, task
   };
 }
 
+/** A client of the suite's server and a worker on a task queue of its own, for all the tests of one file. */
+export function useTestWorker(env?: NodeJS.ProcessEnv): { client: Client; worker: RunningWorker } {
+  const shared = {} as { client: Client; worker: RunningWorker };
+  let closeClient = async (): Promise<void> => undefined;
+  beforeAll(async () => {
+    ({ client: shared.client, close: closeClient } = await testClient());
+    shared.worker = await startTestWorker(env);
+  });
+  afterAll(async () => {
+    await shared.worker?.stop();
+    await closeClient();
+  });
+  return shared;
+}
+
 /** The S3-compatible server's settings as the AWS SDK reads them from the environment. */
 export function s3Env(): NodeJS.ProcessEnv {
   return {
