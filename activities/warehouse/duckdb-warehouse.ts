@@ -55,7 +55,7 @@ async function inTurn<T>(file: string, waiting: (step: string) => void, work: ()
  * DuckDB's error when another process holds the file: `Could not set lock on file "…": Conflicting lock is held in …`.
  * By its message: the native error need not be an `instanceof Error` of this realm (e.g. under jest).
  */
-const isHeldElsewhere = (err: unknown): boolean => String((err as { message?: unknown } | null)?.message).includes('Could not set lock on file');
+const HELD_ELSEWHERE = 'Could not set lock on file';
 
 /**
  * DuckDB's errors opening a file it may never open (`IO Error: Cannot open file "…": Permission denied`, a path
@@ -106,7 +106,7 @@ export class DuckDbWarehouse implements Warehouse {
       } catch (err) {
         const message = String((err as { message?: unknown } | null)?.message);
         if (CANNOT_OPEN.test(message)) throw new WarehouseAccessError(`${this.name} cannot be opened: ${message}`);
-        if (!isHeldElsewhere(err)) throw err;
+        if (!message.includes(HELD_ELSEWHERE)) throw err;
         if (Date.now() >= giveUpAt) throw new WarehouseBusyError(`${this.name} is held by another process: ${message}`);
         opts.waiting(`waiting for another process to let go of ${this.file}: ${message}`);
         await sleep(Math.min(100 * 2 ** attempt, 5_000));
