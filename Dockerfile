@@ -12,9 +12,11 @@ COPY package.json package-lock.json ./
 # it, and npm ci refuses a lock without the image's platform (linux-arm64 on Apple silicon, say).
 RUN npm install --ignore-scripts --no-audit --no-fund && npm rebuild
 COPY tsconfig.json client.ts worker.ts ./
+COPY core ./core
 COPY activities ./activities
 COPY client ./client
 COPY workflows ./workflows
+COPY dev ./dev
 COPY sample_data ./sample_data
 COPY sql ./sql
 RUN npm run build && npm prune --omit=dev

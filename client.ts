@@ -3,11 +3,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { InvalidInputError } from './activities/errors';
-import { startOrdersApi } from './activities/extract/orders-api-server';
+import { InvalidInputError } from './core/errors';
+import { startOrdersApi } from './dev/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
 import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageRoot, parseFlag, type EnvConfig } from './client/config';
-import { startDevServer } from './client/dev-server';
+import { startDevServer } from './dev/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
 import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
@@ -17,8 +17,8 @@ import { formatRunSummary, runAndWait } from './client/run';
 import { registerScheduleCommands } from './client/schedule';
 import { pipelineStatus } from './client/status';
 import { openTemporal } from './client/temporal';
-import { logToFile } from './activities/logger';
-import { redactUrls } from './activities/redact';
+import { logToFile } from './core/logger';
+import { redactUrls } from './core/redact';
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -104,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--s3', 'also the S3-compatible gateway the tests use (built with go install: a few minutes)')
     .option('--sqlglot', "also the venv with sqlglot, the Redshift-dialect parser the tests check Redshift's SQL with")
     .action(async (flags: { s3?: boolean; sqlglot?: boolean }) => {
-      const { ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./client/tools');
+      const { ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./dev/tools');
       process.stdout.write(`temporal   ${await ensureTemporalCli()}\n`);
       if (flags.s3) process.stdout.write(`versitygw  ${await ensureS3Server()}\n`);
       if (flags.sqlglot) process.stdout.write(`sqlglot    ${await ensureSqlglot()}\n`);

@@ -6,14 +6,14 @@ import { createActivities, type ActivityConfig } from './activities';
 import { createLakes } from './activities/lake';
 import { createWarehouses } from './activities/warehouse';
 import { loadWorkerConfig } from './client/config';
-import { createTemporalLogger, logger } from './activities/logger';
+import { createTemporalLogger, logger } from './core/logger';
 
 export interface WorkerOptions {
   /** Temporal frontend, host:port. */
   address: string;
   namespace?: string;
   taskQueue: string;
-  /** A prebuilt workflow bundle (see client/bundle-workflows.ts); default: the one next to this file, else bundle now. */
+  /** A prebuilt workflow bundle (see dev/bundle-workflows.ts); default: the one next to this file, else bundle now. */
   workflowBundlePath?: string;
   /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
   sdkMetricsAddress?: string;

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { LakeAccessError, LakeNotFoundError, WarehouseAccessError } from './errors';
+import { LakeAccessError, LakeNotFoundError, WarehouseAccessError } from '../core/errors';
 
 /** Which typed errors a local file failure becomes: the lake's or the warehouse's. */
 export type FileOwner = 'lake' | 'warehouse';

@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { TransientSourceError } from './errors';
+import { TransientSourceError } from '../core/errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import type { SourceMark } from './extract/source-mark';
 import type { Lakes, S3Settings } from './lake';

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { logger } from './logger';
+import { logger } from '../core/logger';
 
 /** A registry of our own (not prom-client's global one), so embedding code or tests cannot collide with it. */
 export const metricsRegistry = new Registry();

@@ -2,11 +2,11 @@ import path from 'node:path';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import type { ActivityConfig } from '../activities';
-import { InvalidInputError } from '../activities/errors';
+import { InvalidInputError } from '../core/errors';
 import { sourceHeaders } from '../activities/extract/orders-api-client';
 import { s3SettingsFromEnv } from '../activities/lake';
 import { readRedshiftEnv, type RedshiftTarget } from '../activities/warehouse/redshift-warehouse';
-import { parseIsoDateTime } from '../activities/transform/time';
+import { parseIsoDateTime } from '../core/time';
 
 /**
  * The one set of parsers for every instant, number and duration a user gives, as a flag or an environment

@@ -1,9 +1,9 @@
 import { openLake } from '../activities/lake';
-import { STAGED_TABLES } from '../activities/schema';
+import { STAGED_TABLES } from '../core/schema';
 import { stagedPrefix } from '../activities/stage/parquet';
 import { openWarehouse } from '../activities/warehouse';
 import { RedshiftWarehouse } from '../activities/warehouse/redshift-warehouse';
-import { InvalidInputError } from '../activities/errors';
+import { InvalidInputError } from '../core/errors';
 import type { PipelineInput } from '../workflows/types';
 
 /** `run --warehouse redshift --dry-run`: the statements one load would execute, with placeholder counts. */

@@ -1,4 +1,4 @@
-import { redactUrls } from '../activities/redact';
+import { redactUrls } from '../core/redact';
 
 /** What the CLI prints: progress on stderr, results on stdout as readable tables or one JSON object. */
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidInputError } from '../activities/errors';
+import { InvalidInputError } from '../core/errors';
 import { isUrl } from '../activities/extract/extract';
 import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
 import { openWarehouse } from '../activities/warehouse';

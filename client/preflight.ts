@@ -1,6 +1,6 @@
 import { open, realpath, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidInputError } from '../activities/errors';
+import { InvalidInputError } from '../core/errors';
 import { isUrl } from '../activities/extract/extract';
 import { ordersFileKind } from '../activities/extract/orders-store';
 import { createLakes, s3SettingsFromEnv } from '../activities/lake';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure, TerminatedFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { progressQuery, type ordersEtl } from '../workflows';
-import { STAGED_TABLES, type TableName } from '../activities/schema';
+import { STAGED_TABLES, type TableName } from '../core/schema';
 import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
 import { formatSummary, progressLine } from './output';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
 import type { Command } from 'commander';
-import { InvalidInputError } from '../activities/errors';
+import { InvalidInputError } from '../core/errors';
 import type { PipelineInput } from '../workflows/types';
 import { duration, instant, parseFlag, type EnvConfig } from './config';
 import { formatSummary, progressLine } from './output';

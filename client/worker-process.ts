@@ -1,8 +1,8 @@
-import { logger } from '../activities/logger';
+import { logger } from '../core/logger';
 import { startMetricsServer } from '../activities/metrics';
 import { createWorker } from '../worker';
 import type { WorkerConfig } from './config';
-import { freePort } from './dev-server';
+import { freePort } from '../dev/dev-server';
 
 /** `orders-etl worker`: polls the task queue until SIGINT/SIGTERM, then drains and exits. */
 export async function runWorkerProcess(config: WorkerConfig): Promise<void> {

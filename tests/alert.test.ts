@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { SMTPServer } from 'smtp-server';
 import { sendAlert, type AlertInput } from '../activities/alert/alert';
-import { createLogger } from '../activities/logger';
+import { createLogger } from '../core/logger';
 
 const input: AlertInput = {
   workflowId: 'orders-etl-abc123',

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiServer } from '../dev/orders-api-server';
 import { formatTable } from '../client/output';
 import { progressText } from '../client/run';
 import { baseEnv, cli, noStack, oneJson, type Exit } from './support/cli-process';

@@ -103,7 +103,7 @@ function tsFiles(dir: string): string[] {
  * zod schema in client/config.ts.
  */
 function variablesReadByCode(): Map<string, string[]> {
-  const files = [...tsFiles(path.join(root, 'activities')), ...tsFiles(path.join(root, 'client')), path.join(root, 'worker.ts'), path.join(root, 'client.ts')];
+  const files = [...tsFiles(path.join(root, 'core')), ...tsFiles(path.join(root, 'activities')), ...tsFiles(path.join(root, 'client')), ...tsFiles(path.join(root, 'dev')), path.join(root, 'worker.ts'), path.join(root, 'client.ts')];
   const found = new Map<string, string[]>();
   const add = (name: string, file: string) => found.set(name, [...(found.get(name) ?? []), path.relative(root, file)]);
   for (const file of files) {

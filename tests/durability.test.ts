@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiServer } from '../dev/orders-api-server';
 import type { ExtractProgress } from '../activities/extract/extract';
 import { LocalLake } from '../activities/lake/local-lake';
 import { DuckDbWarehouse } from '../activities/warehouse';

@@ -14,7 +14,7 @@ import {
   WarehouseAccessError,
   WarehouseThrottledError,
   WarehouseUnavailableError,
-} from '../activities/errors';
+} from '../core/errors';
 import { createLakes, type Lake } from '../activities/lake';
 import { S3Lake } from '../activities/lake/s3-lake';
 import { DuckDbWarehouse } from '../activities/warehouse';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import { startOrdersApi, type OrdersApiOptions, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiOptions, type OrdersApiServer } from '../dev/orders-api-server';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { startSmtpSink, type SmtpSink } from './support/ops-smtp';

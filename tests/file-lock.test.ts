@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatabaseInUseError, startDevServer } from '../client/dev-server';
+import { DatabaseInUseError, startDevServer } from '../dev/dev-server';
 import { acquireFileLock, LockHeldError } from '../client/file-lock';
 
 /** The lock that keeps one Temporal dev server per SQLite file (issue 8, #7). */

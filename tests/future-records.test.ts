@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startOrdersApi } from '../activities/extract/orders-api-server';
+import { startOrdersApi } from '../dev/orders-api-server';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { useTestWorker } from './support/temporal';

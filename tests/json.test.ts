@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { arrayElementTexts, decodeRawLine, encodeRawLine, JsonNumber, memberText, parseJson } from '../activities/json';
+import { arrayElementTexts, decodeRawLine, encodeRawLine, JsonNumber, memberText, parseJson } from '../core/json';
 
 const n = (text: string) => new JsonNumber(text);
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { createLogger, createTemporalLogger } from '../activities/logger';
-import { redactUrls } from '../activities/redact';
+import { createLogger, createTemporalLogger } from '../core/logger';
+import { redactUrls } from '../core/redact';
 
 function capture(env: NodeJS.ProcessEnv = { LOG_LEVEL: 'trace' }) {
   const lines: string[] = [];

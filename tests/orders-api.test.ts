@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { extractOrders, type ExtractProgress } from '../activities/extract/extract';
 import { fetchOrdersPage, parseRetryAfter } from '../activities/extract/orders-api-client';
-import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiServer } from '../dev/orders-api-server';
 import { fileStore } from '../activities/extract/orders-store';
-import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../activities/errors';
-import { decodeRawLine } from '../activities/json';
+import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../core/errors';
+import { decodeRawLine } from '../core/json';
 import { LocalLake } from '../activities/lake/local-lake';
 
 /** The Orders API of contract §2: the bundled server (file and memory stores) and the extract's client. */

@@ -9,9 +9,9 @@ import {
   type BatchExecuteStatementInput,
 } from '@aws-sdk/client-redshift-data';
 import { mockClient } from 'aws-sdk-client-mock';
-import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../activities/errors';
+import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../core/errors';
 import type { Lake } from '../activities/lake';
-import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES } from '../activities/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES } from '../core/schema';
 import { mergeStatements } from '../activities/warehouse/merge-sql';
 import {
   MAX_BATCH_STATEMENTS,

@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LocalLake } from '../activities/lake/local-lake';
-import { decimalTextToCents } from '../activities/transform/money';
+import { decimalTextToCents } from '../core/money';
 import { REJECT_REASONS } from '../activities/transform/rules';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import type { Row } from '../activities/warehouse/warehouse';

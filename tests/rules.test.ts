@@ -3,9 +3,9 @@
  * its exact expected output. Instants are written as literal microseconds, so the machine's zone cannot matter
  * (the suite is also run with TZ=America/Lima).
  */
-import { InvalidInputError } from '../activities/errors';
-import { JsonNumber } from '../activities/json';
-import { decimalTextToCents, fitsMoneyColumn, formatCents, MAX_CENTS, parseMoney } from '../activities/transform/money';
+import { InvalidInputError } from '../core/errors';
+import { JsonNumber } from '../core/json';
+import { decimalTextToCents, fitsMoneyColumn, formatCents, MAX_CENTS, parseMoney } from '../core/money';
 import { parseProductsCsv, parseUsersCsv } from '../activities/transform/reference';
 import {
   checkItem,
@@ -21,7 +21,7 @@ import {
   type ItemCheck,
   type RecordCheck,
 } from '../activities/transform/rules';
-import { formatDate, formatIso, formatTimestamp, parseIsoDateOrDateTime, parseIsoDateTime } from '../activities/transform/time';
+import { formatDate, formatIso, formatTimestamp, parseIsoDateOrDateTime, parseIsoDateTime } from '../core/time';
 
 /**
  * Bigints as `123n` strings before they reach `expect`: a failing assertion holding a bigint cannot be sent back

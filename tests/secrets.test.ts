@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { startOrdersApi, type OrdersApiServer } from '../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiServer } from '../dev/orders-api-server';
 import { fileStore } from '../activities/extract/orders-store';
 import { baseEnv, cli, noStack, oneJson, spawnCli, type CliProcess, type Exit } from './support/cli-process';
 import { startSmtpSink, type ReceivedMail, type SmtpSink } from './support/ops-smtp';

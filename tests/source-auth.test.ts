@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidInputError, PermanentSourceError } from '../activities/errors';
+import { InvalidInputError, PermanentSourceError } from '../core/errors';
 import { fetchOrdersPage, refuseUrlCredentials, sourceHeaders } from '../activities/extract/orders-api-client';
-import { startOrdersApi } from '../activities/extract/orders-api-server';
+import { startOrdersApi } from '../dev/orders-api-server';
 
 /** Authentication to an Orders API: headers from the worker's environment, never credentials in the URL. */
 describe('sourceHeaders', () => {

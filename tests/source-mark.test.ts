@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { extractOrders, type ExtractInput } from '../activities/extract/extract';
 import { fileStore } from '../activities/extract/orders-store';
-import { decodeRawLine } from '../activities/json';
+import { decodeRawLine } from '../core/json';
 import { markFile, newFrom } from '../activities/extract/source-mark';
 import { LocalLake } from '../activities/lake/local-lake';
 

@@ -3,7 +3,7 @@
  */
 import path from 'node:path';
 import { LocalLake } from '../activities/lake/local-lake';
-import { STAGED_TABLES, columnNames, type TableName } from '../activities/schema';
+import { STAGED_TABLES, columnNames, type TableName } from '../core/schema';
 import { transformOrders } from '../activities/transform/transform';
 import { readTable, readTableParts, reference, runTransform, tempDir, TEST_NOT_AFTER, writeRawPages } from './support/rules-pipeline';
 

@@ -4,7 +4,7 @@
  * bad clock quarantined as future_created_at without moving the watermark.
  */
 import path from 'node:path';
-import { decodeRawLine } from '../activities/json';
+import { decodeRawLine } from '../core/json';
 import { LocalLake } from '../activities/lake/local-lake';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { runLoad, SourceText, tempDir, type RunOptions } from './support/rules-pipeline';

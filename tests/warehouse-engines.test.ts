@@ -8,10 +8,10 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ReconciliationError, WarehouseLoadError } from '../activities/errors';
+import { ReconciliationError, WarehouseLoadError } from '../core/errors';
 import { LocalLake } from '../activities/lake/local-lake';
 import type { Lake } from '../activities/lake';
-import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, TABLES, columnNames, planMigration, schemaSql, type TableName } from '../activities/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, TABLES, columnNames, planMigration, schemaSql, type TableName } from '../core/schema';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { RedshiftWarehouse, schemaStatements } from '../activities/warehouse/redshift-warehouse';
 import type { LoadOutcome, Row, Warehouse } from '../activities/warehouse/warehouse';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { freePort } from '../client/dev-server';
+import { freePort } from '../dev/dev-server';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { spawnWorkerProcess, type WorkerProcess } from './support/durability-worker';
 import { ROOT, testClient } from './support/temporal';

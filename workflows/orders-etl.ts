@@ -15,8 +15,8 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
-import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
-import { formatIso, parseIsoDateTime } from '../activities/transform/time';
+import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { formatIso, parseIsoDateTime } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
   type PipelineInput,

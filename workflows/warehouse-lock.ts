@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors';
+import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import type { WarehouseLoad } from './types';
 
 /**

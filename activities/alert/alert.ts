@@ -1,7 +1,7 @@
 import nodemailer from 'nodemailer';
 import type pino from 'pino';
-import { logger as defaultLogger } from '../logger';
-import { redactUrls } from '../redact';
+import { logger as defaultLogger } from '../../core/logger';
+import { redactUrls } from '../../core/redact';
 
 export interface AlertInput {
   workflowId: string;

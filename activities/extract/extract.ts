@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { InvalidInputError, SourceContractError, TransientSourceError } from '../errors';
-import { encodeRawLine } from '../json';
+import { InvalidInputError, SourceContractError, TransientSourceError } from '../../core/errors';
+import { encodeRawLine } from '../../core/json';
 import type { Lake } from '../lake';
-import { parseIsoDateTime } from '../transform/time';
+import { parseIsoDateTime } from '../../core/time';
 import { fetchOrdersPage } from './orders-api-client';
 import { CorruptFileError, fileStore } from './orders-store';
 import { markFile, newFrom, type SourceMark } from './source-mark';

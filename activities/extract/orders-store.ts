@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { InvalidInputError } from '../errors';
-import { parseIsoDateTime } from '../transform/time';
+import { InvalidInputError } from '../../core/errors';
+import { parseIsoDateTime } from '../../core/time';
 
 /**
  * What the bundled Orders API serves from: records in stream order, read a page at a time. A file is never

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CredentialsError, InvalidInputError, LakeAccessError, LakeNotFoundError, LakeThrottledError, LakeUnavailableError } from '../errors';
+import { CredentialsError, InvalidInputError, LakeAccessError, LakeNotFoundError, LakeThrottledError, LakeUnavailableError } from '../../core/errors';
 import type { Lake, LakeObject } from './lake';
 
 /** How to reach S3: from the worker's configuration, once per process. */

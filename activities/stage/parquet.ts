@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Lake } from '../lake';
-import { STAGED_TABLES, TABLES, sqlType, type Column, type TableName } from '../schema';
+import { STAGED_TABLES, TABLES, sqlType, type Column, type TableName } from '../../core/schema';
 import { sqlLiteral } from '../warehouse/merge-sql';
 
 /**

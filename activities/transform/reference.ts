@@ -1,9 +1,9 @@
 import { parse } from 'csv-parse/sync';
-import { InvalidInputError } from '../errors';
-import { maxBytes, TABLES, type Column, type TableName } from '../schema';
-import { fitsMoneyColumn, formatCents, parseMoney } from './money';
+import { InvalidInputError } from '../../core/errors';
+import { maxBytes, TABLES, type Column, type TableName } from '../../core/schema';
+import { fitsMoneyColumn, formatCents, parseMoney } from '../../core/money';
 import { fitsColumn, identifier } from './rules';
-import { formatTimestamp, parseIsoDateOrDateTime } from './time';
+import { formatTimestamp, parseIsoDateOrDateTime } from '../../core/time';
 
 /** Rows of dim_user / dim_product as the transform emits them (money and time already as text). */
 export interface UserRow {

@@ -2,10 +2,10 @@
  * The data rules of the contract (§4), one named function each, applied in the contract's order. They are
  * pure: the transform streams records through them and arquero assembles the tables.
  */
-import { JsonNumber } from '../json';
-import { maxBytes, type TableName } from '../schema';
-import { fitsMoneyColumn, parseMoney } from './money';
-import { parseIsoDateTime } from './time';
+import { JsonNumber } from '../../core/json';
+import { maxBytes, type TableName } from '../../core/schema';
+import { fitsMoneyColumn, parseMoney } from '../../core/money';
+import { parseIsoDateTime } from '../../core/time';
 
 export type RejectReason =
   | 'malformed_record'

@@ -1,8 +1,8 @@
 import * as aq from 'arquero';
-import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../json';
+import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../../core/json';
 import type { Lake } from '../lake';
-import { columnNames, maxBytes, type TableName } from '../schema';
-import { formatCents } from './money';
+import { columnNames, maxBytes, type TableName } from '../../core/schema';
+import { formatCents } from '../../core/money';
 import type { ProductRow, UserRow } from './reference';
 import {
   checkItem,
@@ -19,7 +19,7 @@ import {
   type ValidRecord,
   type Version,
 } from './rules';
-import { formatDate, formatIso, formatTimestamp, parseIsoDateTime } from './time';
+import { formatDate, formatIso, formatTimestamp, parseIsoDateTime } from '../../core/time';
 
 export interface TransformInput {
   loadId: string;

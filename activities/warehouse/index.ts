@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../errors';
+import { InvalidInputError } from '../../core/errors';
 import { DuckDbWarehouse } from './duckdb-warehouse';
 import { RedshiftWarehouse, redshiftTargetFromEnv, type RedshiftTarget } from './redshift-warehouse';
 import type { Warehouse } from './warehouse';

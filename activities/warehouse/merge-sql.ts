@@ -1,5 +1,5 @@
-import { TABLES, columnNames, type TableName } from '../schema';
-import { formatTimestamp, parseIsoDateTime } from '../transform/time';
+import { TABLES, columnNames, type TableName } from '../../core/schema';
+import { formatTimestamp, parseIsoDateTime } from '../../core/time';
 import type { LoadBookkeeping } from './warehouse';
 
 /**

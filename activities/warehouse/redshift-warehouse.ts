@@ -17,8 +17,8 @@ import {
   WarehouseLoadError,
   WarehouseThrottledError,
   WarehouseUnavailableError,
-} from '../errors';
-import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../schema';
+} from '../../core/errors';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
 import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 

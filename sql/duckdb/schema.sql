@@ -1,8 +1,8 @@
 -- DuckDB DDL of the orders-etl star schema (the local warehouse).
--- GENERATED from activities/schema.ts by schemaSql('duckdb'); tests/schema-sql.test.ts fails if this file drifts.
+-- GENERATED from core/schema.ts by schemaSql('duckdb'); tests/schema-sql.test.ts fails if this file drifts.
 -- Change the table definitions there, then regenerate: UPDATE_SCHEMA_SQL=1 npx jest tests/schema-sql.test.ts
 -- The loader creates missing tables itself (DuckDbWarehouse runs this DDL before every load).
--- VARCHAR has no width in DuckDB: the transform keeps every value within the byte limits of activities/schema.ts
+-- VARCHAR has no width in DuckDB: the transform keeps every value within the byte limits of core/schema.ts
 -- (Redshift's widths: 256 bytes, 65,535 for rejected_records.record), so both warehouses hold the same data.
 
 CREATE TABLE IF NOT EXISTS fact_sales (

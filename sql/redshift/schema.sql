@@ -1,5 +1,5 @@
 -- Amazon Redshift DDL of the orders-etl star schema.
--- GENERATED from activities/schema.ts by schemaSql('redshift'); tests/schema-sql.test.ts fails if this file drifts.
+-- GENERATED from core/schema.ts by schemaSql('redshift'); tests/schema-sql.test.ts fails if this file drifts.
 -- Change the table definitions there, then regenerate: UPDATE_SCHEMA_SQL=1 npx jest tests/schema-sql.test.ts
 -- The loader creates missing tables itself (RedshiftWarehouse.ensureSchema); this file is for review and DBAs.
 --

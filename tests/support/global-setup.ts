@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDevServer, startS3Server } from '../../client/dev-server';
+import { startDevServer, startS3Server } from '../../dev/dev-server';
 
 /**
  * One real Temporal dev server and one real S3-compatible server for the whole run (each test file uses its

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startOrdersApi, type OrdersApiOptions, type OrdersApiServer } from '../../activities/extract/orders-api-server';
+import { startOrdersApi, type OrdersApiOptions, type OrdersApiServer } from '../../dev/orders-api-server';
 
 /** One /orders page the bundled API answered, as it is about to reach the client. */
 export interface ObservedPage {

@@ -5,10 +5,10 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { encodeRawLine } from '../../activities/json';
+import { encodeRawLine } from '../../core/json';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
-import { columnNames, type TableName } from '../../activities/schema';
+import { columnNames, type TableName } from '../../core/schema';
 import { stageTables, type StageResult } from '../../activities/stage/parquet';
 import { parseProductsCsv, parseUsersCsv, type ProductRow, type UserRow } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';

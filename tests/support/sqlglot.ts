@@ -3,7 +3,7 @@
  * caches): what a statement list would look like to a Redshift-dialect parser, without a cluster.
  */
 import { spawn } from 'node:child_process';
-import { ensureSqlglot } from '../../client/tools';
+import { ensureSqlglot } from '../../dev/tools';
 
 const PARSE_EACH = `
 import json, sys

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseIsoDateTime } from '../transform/time';
-import { arrayStore, CorruptFileError, InvalidCursorError, type OrdersStore } from './orders-store';
+import { parseIsoDateTime } from '../core/time';
+import { arrayStore, CorruptFileError, InvalidCursorError, type OrdersStore } from '../activities/extract/orders-store';
 
 /** The bundled Orders API of contract §2, serving a file, with fault injection for drills and tests. */
 export interface OrdersApiOptions {

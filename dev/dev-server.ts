@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { acquireFileLock, LockHeldError, type FileLock } from './file-lock';
+import { acquireFileLock, LockHeldError, type FileLock } from '../client/file-lock';
 import { ensureS3Server, ensureTemporalCli } from './tools';
 
 /** The custom search attributes the pipeline's workflows set, with their Temporal types. */

@@ -3,7 +3,7 @@
  * the decimal text as written: 10.005 is 1001 cents, although the double nearest 10.005 is a hair below it.
  */
 
-import { JsonNumber } from '../json';
+import { JsonNumber } from './json';
 
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 
