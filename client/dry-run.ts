@@ -1,6 +1,6 @@
 import { openLake } from '../activities/lake';
+import { stagedManifestKey } from '../core/lake-layout';
 import { STAGED_TABLES } from '../core/schema';
-import { stagedPrefix } from '../activities/stage/parquet';
 import { openWarehouse } from '../activities/warehouse';
 import { RedshiftWarehouse } from '../activities/warehouse/redshift-warehouse';
 import { InvalidInputError } from '../core/errors';
@@ -13,7 +13,7 @@ export function printDryRun(input: PipelineInput): void {
   const loadId = 'DRY-RUN';
   const statements = warehouse.dryRun({
     lake: openLake(input.lake),
-    manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, `${stagedPrefix(loadId)}${t}.manifest`])),
+    manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey(loadId, t)])),
     bookkeeping: {
       loadId,
       pipelineId: input.pipelineId,

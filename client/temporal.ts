@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection, type WorkflowExecutionInfo } from '@temporalio/client';
 import { createWorker, type PipelineWorker } from '../worker';
-import { DatabaseInUseError, startDevServer, SEARCH_ATTRIBUTES, type DevServer } from '../dev/dev-server';
+import { DatabaseInUseError, startDevServer, type DevServer } from '../dev/dev-server';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { EnvConfig } from './config';
 import { progressLine } from './output';
 

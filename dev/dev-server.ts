@@ -11,18 +11,8 @@ import type { Duplex } from 'node:stream';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { acquireFileLock, LockHeldError, type FileLock } from '../client/file-lock';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { ensureS3Server, ensureTemporalCli } from './tools';
-
-/** The custom search attributes the pipeline's workflows set, with their Temporal types. */
-export const SEARCH_ATTRIBUTES = {
-  PipelineId: 'Keyword',
-  Watermark: 'Datetime',
-  LoadId: 'Keyword',
-  RecordsExtracted: 'Int',
-  RecordsLoaded: 'Int',
-  RecordsRejected: 'Int',
-  PipelineStage: 'Keyword',
-} as const;
 
 export interface DevServerOptions {
   /**

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { stagedFileKey } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, TABLES, columnNames, type ColumnType } from '../core/schema';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
@@ -92,7 +93,7 @@ describe('stage: Parquet files and manifests', () => {
     expect(stage.files).toBe(5);
     expect(stage.rows).toEqual({ dim_user: 2, dim_product: 3, dim_order: 3, fact_sales: 4, rejected_records: 2 });
     for (const table of STAGED_TABLES) {
-      const file = lake.uri(`staged/LA/${table}/part-000001.parquet`);
+      const file = lake.uri(stagedFileKey('LA', table));
       const schema = await inMemory(
         `SELECT name, type, converted_type, CAST(scale AS INTEGER) AS scale, CAST(precision AS INTEGER) AS precision, logical_type FROM parquet_schema('${file}') WHERE num_children IS NULL OR num_children = 0`,
       );
@@ -103,7 +104,7 @@ describe('stage: Parquet files and manifests', () => {
 
   test('the Parquet values are the UTC instants and exact decimals, whatever the machine zone', async () => {
     await load('LA', LOAD_A);
-    const file = lake.uri('staged/LA/fact_sales/part-000001.parquet');
+    const file = lake.uri(stagedFileKey('LA', 'fact_sales'));
     expect(
       await inMemory(
         `SELECT order_id, line_number, CAST(epoch_us(created_at) AS VARCHAR) AS micros, CAST(order_date AS VARCHAR) AS order_date, CAST(unit_price AS VARCHAR) AS unit_price, CAST(line_amount AS VARCHAR) AS line_amount FROM read_parquet('${file}') ORDER BY order_id, line_number`,
@@ -114,7 +115,7 @@ describe('stage: Parquet files and manifests', () => {
       { order_id: 'o1', line_number: 3, micros: '1759312800000000', order_date: '2025-10-01', unit_price: '2.68', line_amount: '2.68' },
       { order_id: 'o2', line_number: 1, micros: '1759293000000000', order_date: '2025-10-01', unit_price: '1.00', line_amount: '1.00' },
     ]);
-    const rejected = lake.uri('staged/LA/rejected_records/part-000001.parquet');
+    const rejected = lake.uri(stagedFileKey('LA', 'rejected_records'));
     expect(await inMemory(`SELECT DISTINCT CAST(epoch_us(rejected_at) AS VARCHAR) AS micros FROM read_parquet('${rejected}')`)).toEqual([
       { micros: '1759651200000000' }, // 2025-10-05T08:00:00Z
     ]);

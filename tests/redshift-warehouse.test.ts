@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-redshift-data';
 import { mockClient } from 'aws-sdk-client-mock';
 import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../core/errors';
+import { stagedManifestKey } from '../core/lake-layout';
 import type { Lake } from '../activities/lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES } from '../core/schema';
 import { mergeStatements } from '../activities/warehouse/merge-sql';
@@ -51,7 +52,7 @@ function bookkeeping(loadId = '20240102T030405Z-abcd1234'): LoadBookkeeping {
 
 function request(loadId?: string, lake: Lake = s3Lake()): LoadRequest {
   const b = bookkeeping(loadId);
-  return { bookkeeping: b, lake, manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, `staged/${b.loadId}/${t}.manifest`])) };
+  return { bookkeeping: b, lake, manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey(b.loadId, t)])) };
 }
 
 const client = new RedshiftDataClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { extractOrders, type ExtractInput } from '../activities/extract/extract';
 import { fileStore } from '../activities/extract/orders-store';
 import { decodeRawLine } from '../core/json';
+import { rawPrefix } from '../core/lake-layout';
 import { markFile, newFrom } from '../activities/extract/source-mark';
 import { LocalLake } from '../activities/lake/local-lake';
 
@@ -23,7 +24,7 @@ const UNDATED = '{"order_id":"b"}';
 
 /** The records of a load's raw pages, decoded. */
 async function rawRecords(loadId: string): Promise<string[]> {
-  const pages = await lake.list(`raw/${loadId}/`);
+  const pages = await lake.list(rawPrefix(loadId));
   const texts = await Promise.all(pages.map(async (p) => (await lake.get(p.key)).toString('utf8')));
   return texts.flatMap((t) => t.split('\n').filter((l) => l !== '').map(decodeRawLine));
 }

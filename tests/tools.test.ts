@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES, freePort, startDevServer, startS3Server } from '../dev/dev-server';
+import { freePort, startDevServer, startS3Server } from '../dev/dev-server';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { ToolInstallError, ensureS3Server, ensureTemporalCli } from '../dev/tools';
 
 const { IndexedValueType } = temporal.api.enums.v1;

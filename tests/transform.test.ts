@@ -2,6 +2,7 @@
  * transformOrders on a LocalLake: raw pages in, the JSONL parts of every staged table out, with exact rows.
  */
 import path from 'node:path';
+import { rawPrefix, tablePartsPrefix, tablesPrefix } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, columnNames, type TableName } from '../core/schema';
 import { transformOrders } from '../activities/transform/transform';
@@ -104,7 +105,7 @@ describe('transformOrders', () => {
     expect(pages).toBe(3);
     const beats: unknown[] = [];
     const result = await transformOrders(
-      { loadId: LOAD, rawPrefix: `raw/${LOAD}/`, pages, rejectedAt: REJECTED_AT, chunkRows: 50_000, notAfter: TEST_NOT_AFTER },
+      { loadId: LOAD, rawPrefix: rawPrefix(LOAD), pages, rejectedAt: REJECTED_AT, chunkRows: 50_000, notAfter: TEST_NOT_AFTER },
       lake,
       reference(USERS, PRODUCTS),
       (d) => beats.push(d),
@@ -129,7 +130,7 @@ describe('transformOrders', () => {
 
     // One part per table, columns in schema order.
     for (const table of STAGED_TABLES) {
-      const parts = await lake.list(`tables/${LOAD}/${table}/`);
+      const parts = await lake.list(tablePartsPrefix(tablesPrefix(LOAD), table));
       expect(parts.map((p) => p.key)).toEqual([`tables/${LOAD}/${table}/part-000001.jsonl`]);
       for (const row of await readTable(lake, LOAD, table)) expect(Object.keys(row)).toEqual(columnNames(table));
     }
@@ -167,7 +168,7 @@ describe('transformOrders', () => {
     expect(await readTable(lake, LOAD, 'fact_sales')).toEqual([
       { order_id: '7', line_number: 1, user_id: 'u2', sku: 'B', created_at: '2025-10-01 10:00:00.000000', order_date: '2025-10-01', quantity: 5, unit_price: '0.10', line_amount: '0.50', currency: null },
     ]);
-    expect(await lake.list(`tables/${LOAD}/rejected_records/`)).toEqual([]);
+    expect(await lake.list(tablePartsPrefix(tablesPrefix(LOAD), 'rejected_records'))).toEqual([]);
   });
 
   test('a lone surrogate (valid JSON escape, impossible in UTF-8) becomes U+FFFD in the tables, raw text kept', async () => {
@@ -199,8 +200,8 @@ describe('transformOrders', () => {
       lines: 0,
       rejectedByReason: { malformed_record: 1, missing_created_at: 1 },
     });
-    expect(await lake.list(`tables/${LOAD}/dim_order/`)).toEqual([]);
-    expect(await lake.list(`tables/${LOAD}/fact_sales/`)).toEqual([]);
+    expect(await lake.list(tablePartsPrefix(tablesPrefix(LOAD), 'dim_order'))).toEqual([]);
+    expect(await lake.list(tablePartsPrefix(tablesPrefix(LOAD), 'fact_sales'))).toEqual([]);
     expect(await readTable(lake, LOAD, 'rejected_records')).toEqual([
       rejection(null, null, 'malformed_record', 'null'),
       rejection('x', null, 'missing_created_at', '{"order_id":"x"}'),

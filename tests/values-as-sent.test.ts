@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { decodeRawLine } from '../core/json';
+import { rawPageKey, rawPrefix } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { runLoad, SourceText, tempDir, type RunOptions } from './support/rules-pipeline';
@@ -85,7 +86,7 @@ test('values over their column are value_too_long (items with their line_number)
   const cut = rows[0].record as string;
   expect(Buffer.byteLength(cut)).toBe(65_535 - ((65_535 - full.indexOf('€')) % 3));
   expect(full.startsWith(cut)).toBe(true);
-  const raw = (await lake.get('raw/L1/page-000001.jsonl')).toString('utf8').split('\n').filter((l) => l !== '').map(decodeRawLine);
+  const raw = (await lake.get(rawPageKey(rawPrefix('L1'), 1))).toString('utf8').split('\n').filter((l) => l !== '').map(decodeRawLine);
   expect(raw[4]).toBe(full);
 });
 

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ReconciliationError, WarehouseLoadError } from '../core/errors';
+import { stagedManifestKey } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import type { Lake } from '../activities/lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, TABLES, columnNames, planMigration, schemaSql, type TableName } from '../core/schema';
@@ -297,7 +298,7 @@ describe('schema changes: a warehouse an older version created', () => {
 describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", () => {
   const request = () => ({
     lake: s3View(lake),
-    manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, `staged/DRY-RUN/${t}.manifest`])),
+    manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey('DRY-RUN', t)])),
     bookkeeping: { loadId: "it's-1", pipelineId: 'p', source: 's', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: '2025-10-01T00:00:00Z', untilTs: null, watermark: null, extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0 },
   });
 

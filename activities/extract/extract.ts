@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { InvalidInputError, SourceContractError, TransientSourceError } from '../../core/errors';
 import { encodeRawLine } from '../../core/json';
+import { rawPageKey, rawPrefix } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import { parseIsoDateTime } from '../../core/time';
 import { fetchOrdersPage } from './orders-api-client';
@@ -46,9 +47,6 @@ export interface ExtractResult extends ExtractProgress {
 export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
-
-export const rawPrefix = (loadId: string): string => `raw/${loadId}/`;
-const pageKey = (loadId: string, page: number): string => `${rawPrefix(loadId)}page-${String(page).padStart(6, '0')}.jsonl`;
 
 interface SourcePage {
   /** Each record's text as the source sent it. */
@@ -134,7 +132,7 @@ export async function extractOrders(
     }
     if (page.records.length > 0) {
       const body = page.records.map(encodeRawLine).join('\n') + '\n';
-      await lake.put(pageKey(input.loadId, progress.pages + 1), body);
+      await lake.put(rawPageKey(rawPrefix(input.loadId), progress.pages + 1), body);
       progress.pages += 1;
       progress.records += page.records.length;
       progress.bytes += Buffer.byteLength(body);

@@ -4,18 +4,14 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Lake } from '../lake';
 import { STAGED_TABLES, TABLES, sqlType, type Column, type TableName } from '../../core/schema';
-import { sqlLiteral } from '../warehouse/merge-sql';
+import { stagedFileKey, stagedManifestKey, tablePartsPrefix, type CopyManifest } from '../../core/lake-layout';
+import { sqlLiteral } from '../../core/sql';
 
 /**
  * Parquet as Redshift's COPY wants it: the DDL's column order, timestamps INT64 TIMESTAMP_MICROS adjusted to
  * UTC (never nanoseconds), DECIMAL(18,2) read from exact decimal text, DATE, UTF-8 strings. DuckDB writes it:
  * its decimals come from the text, so no double ever sits between the feed and the file.
  */
-
-/** A COPY manifest: exactly this load's files, with the content length Redshift needs for Parquet. */
-export interface CopyManifest {
-  entries: { url: string; mandatory: true; meta: { content_length: number } }[];
-}
 
 export interface StageResult {
   /** Lake key of each table's manifest. */
@@ -40,8 +36,6 @@ export function parquetSelect(table: TableName, jsonFiles: string[]): string {
   return `SELECT ${select} FROM read_json([${jsonFiles.map(sqlLiteral).join(', ')}], format = 'newline_delimited', columns = {${types}})`;
 }
 
-export const stagedPrefix = (loadId: string): string => `staged/${loadId}/`;
-
 /** Converts each table's JSONL parts into one Parquet file and writes its manifest. */
 export async function stageTables(
   loadId: string,
@@ -58,7 +52,7 @@ export async function stageTables(
     await connection.run("SET TimeZone = 'UTC'");
     for (const table of STAGED_TABLES) {
       heartbeat(table);
-      const parts = await lake.list(`${tablesPrefix}${table}/`);
+      const parts = await lake.list(tablePartsPrefix(tablesPrefix, table));
       const local: string[] = [];
       for (const part of parts) local.push(await lake.localFile(part.key, work));
       const parquet = path.join(work, `${table}.parquet`);
@@ -66,11 +60,11 @@ export async function stageTables(
         `COPY (${parquetSelect(table, local)}) TO ${sqlLiteral(parquet)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
       );
       result.rows[table] = Number(copied.getRows()[0]?.[0] ?? 0);
-      const key = `${stagedPrefix(loadId)}${table}/part-000001.parquet`;
+      const key = stagedFileKey(loadId, table);
       await lake.putFile(key, parquet);
       const size = (await stat(parquet)).size;
       const manifest: CopyManifest = { entries: [{ url: lake.uri(key), mandatory: true, meta: { content_length: size } }] };
-      const manifestKey = `${stagedPrefix(loadId)}${table}.manifest`;
+      const manifestKey = stagedManifestKey(loadId, table);
       await lake.put(manifestKey, JSON.stringify(manifest, null, 2));
       result.manifests[table] = manifestKey;
       result.files += 1;

@@ -1,5 +1,7 @@
 import * as aq from 'arquero';
 import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../../core/json';
+import { rawPageKey, tablePartKey, tablesPrefix } from '../../core/lake-layout';
+import type { LoadCounts } from '../../core/load-counts';
 import type { Lake } from '../lake';
 import { columnNames, maxBytes, type TableName } from '../../core/schema';
 import { formatCents } from '../../core/money';
@@ -34,14 +36,7 @@ export interface TransformInput {
   notAfter: string;
 }
 
-export interface TransformCounts {
-  extracted: number;
-  duplicates: number;
-  rejectedOrders: number;
-  rejectedItems: number;
-  /** Winning versions of this load (loaded, or kept out by a newer stored version). */
-  orders: number;
-  lines: number;
+export interface TransformCounts extends LoadCounts {
   rejectedByReason: Partial<Record<RejectReason, number>>;
 }
 
@@ -54,8 +49,6 @@ export interface TransformResult {
 }
 
 type Row = Record<string, unknown>;
-
-export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
 
 /** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */
 function parseRecord(text: string): unknown {
@@ -83,8 +76,7 @@ export function recordColumnText(text: string): string {
 /** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
 async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
   for (let page = 1; page <= input.pages; page++) {
-    const key = `${input.rawPrefix}page-${String(page).padStart(6, '0')}.jsonl`;
-    const lines = (await lake.get(key)).toString('utf8').split('\n').filter((line) => line !== '');
+    const lines = (await lake.get(rawPageKey(input.rawPrefix, page))).toString('utf8').split('\n').filter((line) => line !== '');
     yield { page, records: lines.map(decodeRawLine) };
   }
 }
@@ -113,7 +105,7 @@ class TableWriter {
     const part = (this.parts.get(table) ?? 0) + 1;
     this.parts.set(table, part);
     const body = (data.select(columnNames(table)).objects() as Row[]).map((r) => JSON.stringify(r)).join('\n') + '\n';
-    await this.lake.put(`${this.prefix}${table}/part-${String(part).padStart(6, '0')}.jsonl`, body);
+    await this.lake.put(tablePartKey(this.prefix, table, part), body);
   }
 
   async flush(): Promise<void> {

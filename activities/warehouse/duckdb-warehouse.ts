@@ -5,10 +5,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../../core/errors';
 import { ensureDirectory } from '../file-system';
+import type { CopyManifest } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
-import type { CopyManifest } from '../stage/parquet';
-import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
+import { sqlLiteral } from '../../core/sql';
+import { mergeStatements, reconciliationQuery, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */

@@ -1,5 +1,5 @@
 import { TABLES, columnNames, type TableName } from '../../core/schema';
-import { formatTimestamp, parseIsoDateTime } from '../../core/time';
+import { sqlLiteral, timestampLiteral } from '../../core/sql';
 import type { LoadBookkeeping } from './warehouse';
 
 /**
@@ -8,19 +8,6 @@ import type { LoadBookkeeping } from './warehouse';
  */
 
 export const stagingTable = (table: TableName): string => `stg_${table}`;
-
-export function sqlLiteral(value: string | number | null): string {
-  if (value === null) return 'NULL';
-  if (typeof value === 'number') return String(value);
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** An ISO instant as a UTC TIMESTAMP literal: a cast of the text would drop its offset (`+05:00`), not apply it. */
-function timestampLiteral(value: string | null): string {
-  if (value === null) return 'NULL';
-  const micros = parseIsoDateTime(value);
-  return `CAST(${sqlLiteral(micros === null ? value : formatTimestamp(micros))} AS TIMESTAMP)`;
-}
 
 function insertFromStaging(table: TableName, where: string): string {
   const cols = columnNames(table).join(', ');

@@ -19,7 +19,8 @@ import {
   WarehouseUnavailableError,
 } from '../../core/errors';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
-import { mergeStatements, reconciliationQuery, sqlLiteral, stagingTable } from './merge-sql';
+import { sqlLiteral } from '../../core/sql';
+import { mergeStatements, reconciliationQuery, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /**

@@ -1,8 +1,8 @@
+import type { LoadCounts } from '../../core/load-counts';
 import type { Lake } from '../lake';
-import type { TransformCounts } from '../transform/transform';
 
 /** What a load records about itself in etl_loads: its window and the transform's counts (staging must match them). */
-export interface LoadBookkeeping extends Omit<TransformCounts, 'rejectedByReason'> {
+export interface LoadBookkeeping extends LoadCounts {
   loadId: string;
   pipelineId: string;
   source: string;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { Lake } from '../../activities/lake';
-import type { CopyManifest } from '../../activities/stage/parquet';
+import type { CopyManifest } from '../../core/lake-layout';
 
 /** Where the S3 addresses of the test lake point: `s3://<bucket>/<key>` is the lake's `<key>`. */
 export const S3_ROOT = 's3://orders-etl-test-lake';

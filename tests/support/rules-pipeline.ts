@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeRawLine } from '../../core/json';
+import { rawPageKey, rawPrefix, tablePartsPrefix, tablesPrefix } from '../../core/lake-layout';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
 import { columnNames, type TableName } from '../../core/schema';
@@ -36,14 +37,14 @@ export async function writeRawPages(lake: Lake, loadId: string, records: unknown
   for (let start = 0; start < records.length; start += pageSize) {
     const body = records.slice(start, start + pageSize).map((r) => encodeRawLine(sourceText(r))).join('\n') + '\n';
     pages += 1;
-    await lake.put(`raw/${loadId}/page-${String(pages).padStart(6, '0')}.jsonl`, body);
+    await lake.put(rawPageKey(rawPrefix(loadId), pages), body);
   }
   return pages;
 }
 
 /** Rows of one table as the transform wrote them, part by part (part order kept). */
 export async function readTableParts(lake: Lake, loadId: string, table: TableName): Promise<Row[][]> {
-  const parts = await lake.list(`tables/${loadId}/${table}/`);
+  const parts = await lake.list(tablePartsPrefix(tablesPrefix(loadId), table));
   const out: Row[][] = [];
   for (const part of parts) {
     const text = (await lake.get(part.key)).toString('utf8');
@@ -84,7 +85,7 @@ export const TEST_NOT_AFTER = '2030-01-01T00:00:00.000Z';
 export async function runTransform(o: RunOptions): Promise<TransformResult> {
   const pages = await writeRawPages(o.lake, o.loadId, o.records, o.pageSize);
   return transformOrders(
-    { loadId: o.loadId, rawPrefix: `raw/${o.loadId}/`, pages, rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z', chunkRows: o.chunkRows ?? 50_000, notAfter: o.notAfter ?? TEST_NOT_AFTER },
+    { loadId: o.loadId, rawPrefix: rawPrefix(o.loadId), pages, rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z', chunkRows: o.chunkRows ?? 50_000, notAfter: o.notAfter ?? TEST_NOT_AFTER },
     o.lake,
     o.reference ?? reference(),
     () => undefined,
