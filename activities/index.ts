@@ -4,9 +4,9 @@ import { TransientSourceError } from '../core/errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import type { SourceMark } from './extract/source-mark';
 import type { Lakes, S3Settings } from './lake';
-import { stageTables, type StageResult } from './stage/parquet';
+import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
-import { transformOrders, type TransformInput, type TransformResult } from './transform/transform';
+import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { metrics } from './metrics';
 import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
@@ -92,18 +92,21 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
-    async transform(input: TransformInput & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<TransformResult> {
+    /** One partition's transform: it resumes after the last chunk it heartbeated (a retry, or another worker). */
+    async transform(input: TransformInput & { lake: string }): Promise<TransformResult> {
+      const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
+      const result = await transformOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom);
+      metrics.recordsRejected.inc(result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
+      return result;
+    },
+
+    /** The manifests naming every partition's parts, and the reference rows of the dimensions. */
+    async stage(input: Omit<StageInput, 'users' | 'products'> & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> {
       const [users, products] = await Promise.all([
         input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
         input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
       ]);
-      const result = await transformOrders(input, lakes.open(input.lake), { users, products }, (d) => heartbeat(d));
-      metrics.recordsRejected.inc(result.counts.rejectedOrders + result.counts.rejectedItems);
-      return result;
-    },
-
-    async stage(input: { loadId: string; tablesPrefix: string; lake: string }): Promise<StageResult> {
-      const result = await stageTables(input.loadId, input.tablesPrefix, lakes.open(input.lake), (t) => heartbeat(t));
+      const result = await stageLoad({ loadId: input.loadId, parts: input.parts, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
       metrics.bytesStaged.inc(result.bytes);
       return result;
     },

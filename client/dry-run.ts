@@ -1,4 +1,5 @@
 import { openLake } from '../activities/lake';
+import { NO_STAGED_COUNTS } from '../core/load-counts';
 import { stagedManifestKey } from '../core/lake-layout';
 import { STAGED_TABLES } from '../core/schema';
 import { openWarehouse } from '../activities/warehouse';
@@ -22,12 +23,7 @@ export function printDryRun(input: PipelineInput): void {
       sinceTs: input.since ?? null,
       untilTs: input.until ?? null,
       watermark: null,
-      extracted: 0,
-      duplicates: 0,
-      rejectedOrders: 0,
-      rejectedItems: 0,
-      orders: 0,
-      lines: 0,
+      ...NO_STAGED_COUNTS,
     },
   });
   process.stdout.write(`${statements.map((s) => `${s.trim()};`).join('\n\n')}\n`);

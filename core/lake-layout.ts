@@ -4,33 +4,39 @@ import type { TableName } from './schema';
  * The lake's layout, in one place: every key the pipeline writes or reads is built here. Each zone keeps a
  * load under its own prefix, so loads never mix and a retry rewrites only its own files.
  *
- *   raw/<loadId>/page-NNNNNN.jsonl                extract: one source page a file, one record a line
- *   tables/<loadId>/<table>/part-NNNNNN.jsonl     transform: each table's rows in numbered parts
- *   staged/<loadId>/<table>/part-000001.parquet   stage: one Parquet file a table
- *   staged/<loadId>/<table>.manifest              stage: the COPY manifest that names it
+ *   raw/<loadId>/pNNNN/page-NNNNNN.jsonl            extract: a partition's source pages, as received
+ *   staged/<loadId>/<table>/pNNNN-NNNNNN.parquet    transform: a partition's Parquet parts, a chunk each
+ *   staged/<loadId>/<table>/reference.parquet       stage: the reference rows of dim_user / dim_product
+ *   staged/<loadId>/<table>.manifest                stage: the COPY manifest naming all of a table's parts
  */
 
-/** Page and part numbers have six digits, so keys sort in their order. */
-const sequence = (n: number): string => String(n).padStart(6, '0');
+/** Partition numbers have four digits, page and part numbers six, so keys sort in their order. */
+const sequence = (n: number, digits = 6): string => String(n).padStart(digits, '0');
 
-export const rawPrefix = (loadId: string): string => `raw/${loadId}/`;
+/** The raw pages of one partition of a load. */
+export const rawPrefix = (loadId: string, partition = 0): string => `raw/${loadId}/p${sequence(partition, 4)}/`;
 
 /** A raw page under the raw prefix the extract reported. */
 export const rawPageKey = (prefix: string, page: number): string => `${prefix}page-${sequence(page)}.jsonl`;
 
-export const tablesPrefix = (loadId: string): string => `tables/${loadId}/`;
-
-/** The parts of one table under the tables prefix the transform reported. */
-export const tablePartsPrefix = (prefix: string, table: TableName): string => `${prefix}${table}/`;
-
-export const tablePartKey = (prefix: string, table: TableName, part: number): string => `${tablePartsPrefix(prefix, table)}part-${sequence(part)}.jsonl`;
-
 const stagedPrefix = (loadId: string): string => `staged/${loadId}/`;
 
-/** A table's one staged Parquet file. */
-export const stagedFileKey = (loadId: string, table: TableName): string => `${stagedPrefix(loadId)}${table}/part-000001.parquet`;
+/** One chunk's Parquet part of a table, written by a partition's transform. */
+export const stagedPartKey = (loadId: string, table: TableName, partition: number, part: number): string =>
+  `${stagedPrefix(loadId)}${table}/p${sequence(partition, 4)}-${sequence(part)}.parquet`;
+
+/** The reference rows (users, products files) of a dimension, or an empty part of a table nothing else filled. */
+export const stagedReferenceKey = (loadId: string, table: TableName): string => `${stagedPrefix(loadId)}${table}/reference.parquet`;
 
 export const stagedManifestKey = (loadId: string, table: TableName): string => `${stagedPrefix(loadId)}${table}.manifest`;
+
+/** A staged Parquet file: what a manifest lists. */
+export interface StagedPart {
+  table: TableName;
+  key: string;
+  bytes: number;
+  rows: number;
+}
 
 /** A COPY manifest: exactly this load's files, with the content length Redshift needs for Parquet. */
 export interface CopyManifest {

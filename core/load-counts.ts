@@ -1,13 +1,40 @@
 /**
- * A load's counts, as the transform produces them and the warehouse records them in etl_loads (where
- * reconciliation checks the staged rows against them): the one shape both stages agree on.
+ * A load's counts, in the two shapes the stages agree on: what the transform's partitions staged (summed over
+ * them; the load's reconciliation checks staging against it) and what the load resolved and applied.
  */
-export interface LoadCounts {
+
+/** What the transform staged: every valid version of an order, and every rejection. */
+export interface StagedCounts {
+  /** Records read in the window. */
   extracted: number;
-  duplicates: number;
+  /** Records rejected whole (one row each in rejected_records). */
   rejectedOrders: number;
+  /** Valid records: every version of an order (dim_order staging). */
+  versions: number;
+  /** Valid items of every version (fact_sales staging). */
+  versionLines: number;
+  /** Rejected items of every version (the load keeps those of each order's latest version). */
+  itemRejections: number;
+}
+
+/** What a load resolved (the latest version of each order, §4.2) and applied; etl_loads records it. */
+export interface LoadOutcome {
+  /** Orders whose version of this load is now the stored one. */
+  ordersLoaded: number;
+  /** Orders whose stored version is newer, so this load's version was not applied. */
+  ordersKept: number;
+  linesLoaded: number;
+  /** Versions of an order that a later one of the same load replaced. */
+  duplicates: number;
+  /** Rejected items of the latest versions. */
   rejectedItems: number;
-  /** Winning versions of this load (loaded, or kept out by a newer stored version). */
-  orders: number;
-  lines: number;
+}
+
+export const NO_STAGED_COUNTS: StagedCounts = { extracted: 0, rejectedOrders: 0, versions: 0, versionLines: 0, itemRejections: 0 };
+
+/** The counts of a load's partitions, added up: the order of partitions does not matter. */
+export function sumStagedCounts(parts: readonly StagedCounts[]): StagedCounts {
+  const total = { ...NO_STAGED_COUNTS };
+  for (const part of parts) for (const key of Object.keys(total) as (keyof StagedCounts)[]) total[key] += part[key];
+  return total;
 }

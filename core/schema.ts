@@ -135,6 +135,22 @@ export const TABLES: Record<TableName, TableDef> = {
   },
 };
 
+/**
+ * Columns staging adds after a table's own (staged Parquet and `stg_<table>` only, never the warehouse tables).
+ * The transform stages every valid version of an order with its stream position; the merge keeps the latest of
+ * each order (§4.2) and the item rejections of that version only: a rejection of a whole record has none.
+ */
+export const STAGING_COLUMNS: Partial<Record<TableName, Column[]>> = {
+  dim_order: [col('stream_position', 'bigint', false)],
+  fact_sales: [col('stream_position', 'bigint', false)],
+  rejected_records: [col('stream_position', 'bigint')],
+};
+
+/** A table's staged columns: its own, then the staging ones. */
+export function stagedColumns(table: TableName): Column[] {
+  return [...TABLES[table].columns, ...(STAGING_COLUMNS[table] ?? [])];
+}
+
 /** Tables the transform produces and the stage writes as Parquet, in load order. */
 export const STAGED_TABLES: TableName[] = ['dim_user', 'dim_product', 'dim_order', 'fact_sales', 'rejected_records'];
 
@@ -171,21 +187,30 @@ export function columnNames(table: TableName): string[] {
   return TABLES[table].columns.map((c) => c.name);
 }
 
+const columnLines = (dialect: Dialect, columns: Column[]): string[] =>
+  columns.map((c) => `  ${c.name.padEnd(16)}${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
+
+const redshiftLayout = ({ distStyle, distKey, sortKey }: TableDef['redshift']): string =>
+  `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.join(', ')})`;
+
 /** `CREATE TABLE IF NOT EXISTS` for one table in one dialect. */
 export function createTableSql(dialect: Dialect, table: TableName): string {
   const def = TABLES[table];
-  const lines = def.columns.map(
-    (c) => `  ${c.name.padEnd(16)}${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`,
-  );
+  const lines = columnLines(dialect, def.columns);
   // Redshift's keys are informational (they guide the planner). DuckDB enforces them with ART indexes that make
   // the merge's deletes ~40x slower, so there the merge and the reconciliation's key check guarantee uniqueness.
   if (def.key.length && dialect === 'redshift') lines.push(`  PRIMARY KEY (${def.key.join(', ')})`);
   let sql = `CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`;
-  if (dialect === 'redshift') {
-    const { distStyle, distKey, sortKey } = def.redshift;
-    sql += `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.join(', ')})`;
-  }
+  if (dialect === 'redshift') sql += redshiftLayout(def.redshift);
   return `${sql};`;
+}
+
+/**
+ * Redshift's staging table of one load: the staged columns (the table's, then the staging ones), with the
+ * table's distribution and sort keys, so the merge's joins stay co-located. A temp table vanishes with the session.
+ */
+export function createStagingTableSql(table: TableName, name: string): string {
+  return `CREATE TEMP TABLE ${name} (\n${columnLines('redshift', stagedColumns(table)).join(',\n')}\n)${redshiftLayout(TABLES[table].redshift)}`;
 }
 
 export function schemaSql(dialect: Dialect): string {

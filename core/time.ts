@@ -69,9 +69,14 @@ export function formatTimestamp(micros: number): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}${fraction}`;
 }
 
+/** The UTC calendar date of an instant, as days since 1970-01-01 (what a DATE column holds). */
+export function epochDay(micros: number): number {
+  return Math.floor(micros / MICROS_PER_DAY);
+}
+
 /** The UTC calendar date of an instant, `YYYY-MM-DD`. */
 export function formatDate(micros: number): string {
-  return new Date(Math.floor(micros / MICROS_PER_DAY) * 86_400_000).toISOString().slice(0, 10);
+  return new Date(epochDay(micros) * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** RFC 3339 in UTC with the fraction only when there is one: what the watermark and the API's `since` use. */

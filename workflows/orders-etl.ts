@@ -137,20 +137,18 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     const transformed = await transform({
       loadId,
       lake: input.lake,
-      rawPrefix: extracted.rawPrefix,
-      pages: extracted.pages,
+      partition: 0,
+      raw: { prefix: extracted.rawPrefix, pages: extracted.pages, verbatim: false, base: 0 },
       rejectedAt: startedAt,
       chunkRows: input.chunkRows ?? 50_000,
       // From the workflow's own start, so a retried transform judges the same records future.
       notAfter: new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString(),
-      usersCsv: input.usersCsv,
-      productsCsv: input.productsCsv,
     });
     const { rejectedByReason: _byReason, ...counts } = transformed.counts;
-    Object.assign(progress, { orders: counts.orders, lines: counts.lines });
+    Object.assign(progress, { orders: counts.versions, lines: counts.versionLines });
 
     enter('stage');
-    const staged = await stage({ loadId, lake: input.lake, tablesPrefix: transformed.tablesPrefix });
+    const staged = await stage({ loadId, lake: input.lake, parts: transformed.parts, usersCsv: input.usersCsv, productsCsv: input.productsCsv });
 
     // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
     const waiting = (heldBy: WarehouseLoad) => {
@@ -183,9 +181,9 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       since,
       until: input.until ?? null,
       extracted: counts.extracted,
-      duplicates: counts.duplicates,
+      duplicates: outcome.duplicates,
       rejected: counts.rejectedOrders,
-      rejectedItems: counts.rejectedItems,
+      rejectedItems: outcome.rejectedItems,
       ordersLoaded: outcome.ordersLoaded,
       ordersKept: outcome.ordersKept,
       linesLoaded: outcome.linesLoaded,

@@ -1,22 +1,11 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { InvalidInputError } from '../../core/errors';
-import { parseIsoDateTime } from '../../core/time';
+import { inWindow, type Window } from '../../core/window';
 
 /**
  * What the bundled Orders API serves from: records in stream order, read a page at a time. A file is never
  * loaded whole: its cursor is a byte offset, so memory stays one page whatever the file's size.
  */
-
-/** A `created_at` window in microseconds: since inclusive, until exclusive. */
-export interface Window {
-  since?: number;
-  until?: number;
-  /**
-   * A windowed read also takes the records without a valid `created_at` (missing, invalid, not JSON) that start
-   * at this stream position or later: they are new since an earlier read, and must be quarantined once.
-   */
-  undatedFrom?: number;
-}
 
 /** One record exactly as the source holds it. */
 export interface StoreRecord {
@@ -46,13 +35,6 @@ export class InvalidCursorError extends Error {}
 /** The file broke JSON at some point: the API answers 422 (permanent, so the run fails fast and says where). */
 export class CorruptFileError extends Error {}
 
-function inWindow(record: unknown, position: number, window: Window): boolean {
-  if (window.since === undefined && window.until === undefined) return true;
-  const value = (record as { created_at?: unknown } | null)?.created_at;
-  const at = typeof value === 'string' ? parseIsoDateTime(value) : null;
-  if (at === null) return window.undatedFrom !== undefined && position >= window.undatedFrom;
-  return (window.since === undefined || at >= window.since) && (window.until === undefined || at < window.until);
-}
 
 function cursorNumber(cursor: string | undefined, max: number): number {
   if (cursor === undefined) return 0;

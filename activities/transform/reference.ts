@@ -6,21 +6,21 @@ import { fitsColumn, identifier } from './rules';
 import { formatTimestamp, parseIsoDateOrDateTime } from '../../core/time';
 
 /** Rows of dim_user / dim_product as the transform emits them (money and time already as text). */
-export interface UserRow {
+export type UserRow = {
   user_id: string;
   email: string | null;
   country: string | null;
   created_at: string | null;
   is_inferred: boolean;
-}
+};
 
-export interface ProductRow {
+export type ProductRow = {
   sku: string;
   name: string | null;
   category: string | null;
   price: string | null;
   is_inferred: boolean;
-}
+};
 
 function fitsValue(table: TableName, column: Column, value: string): boolean {
   if (column.type === 'string' || column.type === 'text') return fitsColumn(table, column.name, value);

@@ -1,17 +1,16 @@
-import * as aq from 'arquero';
 import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../../core/json';
-import { rawPageKey, tablePartKey, tablesPrefix } from '../../core/lake-layout';
-import type { LoadCounts } from '../../core/load-counts';
+import { NO_STAGED_COUNTS, type StagedCounts } from '../../core/load-counts';
+import { rawPageKey, stagedPartKey, type StagedPart } from '../../core/lake-layout';
+import { maxBytes, type TableName } from '../../core/schema';
+import { epochDay, formatIso, parseIsoDateTime } from '../../core/time';
+import { inWindow, type Window } from '../../core/window';
 import type { Lake } from '../lake';
-import { columnNames, maxBytes, type TableName } from '../../core/schema';
-import { formatCents } from '../../core/money';
-import type { ProductRow, UserRow } from './reference';
+import { ParquetPartWriter } from '../parquet/parquet-writer';
 import {
   checkItem,
   checkRecord,
   currencyOf,
   fitsColumn,
-  isNewerVersion,
   itemsOf,
   promoOf,
   sourceOf,
@@ -19,44 +18,64 @@ import {
   type ItemRejectReason,
   type RejectReason,
   type ValidRecord,
-  type Version,
 } from './rules';
-import { formatDate, formatIso, formatTimestamp, parseIsoDateTime } from '../../core/time';
+import { TableBuffer, type Value } from '../parquet/table-buffer';
+
+/**
+ * The transform of contract §4 for one partition, in one pass: each raw record is parsed once, the rules fill
+ * typed columns, and each chunk is written as Parquet parts of the staged tables. Every valid version of an order
+ * is staged with its stream position; the load keeps the latest of each order across all partitions (§4.2, see
+ * merge-sql), so the result does not depend on how the stream was split.
+ */
+
+/** A partition's raw pages, as its extract wrote them. */
+export interface RawPartition {
+  /** Lake prefix of the pages (`rawPageKey`). */
+  prefix: string;
+  pages: number;
+  /**
+   * Verbatim pages are the source file's bytes as they are (JSONL: a record a line, blank lines skipped); other
+   * pages hold one record a line as a JSON string of its text (`encodeRawLine`).
+   */
+  verbatim: boolean;
+  /**
+   * Stream position of the partition's start: a record's position is this plus its byte offset in the partition
+   * (verbatim pages: its offset in the file) or plus its index in it (others). Positions only order versions.
+   */
+  base: number;
+  /** The window the transform applies (verbatim pages); the extract applied it to other pages. */
+  window?: Window;
+}
 
 export interface TransformInput {
   loadId: string;
-  rawPrefix: string;
-  /** Pages the extract wrote (a retried extract may have left others beyond it). */
-  pages: number;
+  /** The partition's number in the run: names its parts. */
+  partition: number;
+  raw: RawPartition;
   /** When this load's rejections are stamped: the load's start, so a retry writes the same rows. */
   rejectedAt: string;
-  /** Rows a table part holds before it is written: bounds the memory of the transform. */
+  /** Orders a chunk holds before it is written (at the end of a page): bounds the transform's memory. */
   chunkRows: number;
   /** The latest believable created_at (RFC 3339): a later record is quarantined as future_created_at. */
   notAfter: string;
 }
 
-export interface TransformCounts extends LoadCounts {
+/** What one partition staged; the load adds them up and resolves versions across partitions. */
+export interface TransformCounts extends StagedCounts {
   rejectedByReason: Partial<Record<RejectReason, number>>;
 }
 
 export interface TransformResult {
-  /** Lake prefix of the tables: `<table>/part-NNNNNN.jsonl`, columns in the schema's order. */
-  tablesPrefix: string;
+  parts: StagedPart[];
   counts: TransformCounts;
-  /** Max created_at of the accepted records (RFC 3339), or null when there were none. */
+  /** Max created_at of the valid records (RFC 3339), or null when there were none. */
   watermark: string | null;
 }
 
-type Row = Record<string, unknown>;
-
-/** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */
-function parseRecord(text: string): unknown {
-  try {
-    return parseJson(text);
-  } catch {
-    return undefined;
-  }
+/** Where a transform stands after a chunk: heartbeated, so a retry resumes at the next page. */
+export interface TransformProgress {
+  nextPage: number;
+  result: TransformResult;
 }
 
 /**
@@ -73,182 +92,180 @@ export function recordColumnText(text: string): string {
   return bytes.subarray(0, end).toString('utf8');
 }
 
-/** Reads the raw pages in stream order, one page in memory at a time; a record's position counts across pages. */
-async function* rawPages(lake: Lake, input: TransformInput): AsyncGenerator<{ page: number; records: string[] }> {
-  for (let page = 1; page <= input.pages; page++) {
-    const lines = (await lake.get(rawPageKey(input.rawPrefix, page))).toString('utf8').split('\n').filter((line) => line !== '');
-    yield { page, records: lines.map(decodeRawLine) };
+/** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */
+function parseRecord(text: string): unknown {
+  try {
+    return parseJson(text);
+  } catch {
+    return undefined;
   }
 }
 
-/** Buffers the rows of each table and writes them as numbered JSONL parts, shaped by arquero. */
-class TableWriter {
-  private readonly parts = new Map<TableName, number>();
-  private buffered = 0;
-  private rows: Record<'orders' | 'lines' | 'rejections', Row[]> = { orders: [], lines: [], rejections: [] };
+const NEWLINE = 0x0a;
 
-  constructor(private readonly lake: Lake, private readonly prefix: string, private readonly chunkRows: number) {}
-
-  add(kind: 'orders' | 'lines' | 'rejections', row: Row): void {
-    this.rows[kind].push(row);
-    this.buffered++;
-  }
-
-  /** Called between pages only, so an order and its lines always land in the same part. */
-  async flushWhenFull(): Promise<void> {
-    if (this.buffered >= this.chunkRows) await this.flush();
-  }
-
-  /** Writes a table's rows as one part, columns in schema order. */
-  async write(table: TableName, data: aq.ColumnTable): Promise<void> {
-    if (data.numRows() === 0) return;
-    const part = (this.parts.get(table) ?? 0) + 1;
-    this.parts.set(table, part);
-    const body = (data.select(columnNames(table)).objects() as Row[]).map((r) => JSON.stringify(r)).join('\n') + '\n';
-    await this.lake.put(tablePartKey(this.prefix, table, part), body);
-  }
-
-  async flush(): Promise<void> {
-    const lines = aq.from(this.rows.lines, columnNames('fact_sales'));
-    // item_count is the number of fact rows of the order; every order's items sit in the same chunk as the order.
-    const itemCounts = lines.groupby('order_id').count({ as: 'item_count' });
-    const orders = aq
-      .from(this.rows.orders, columnNames('dim_order').filter((c) => c !== 'item_count'))
-      .join_left(itemCounts, 'order_id')
-      .derive({ item_count: (d: Row) => (d.item_count == null ? 0 : d.item_count) });
-    await this.write('dim_order', orders);
-    await this.write('fact_sales', lines);
-    await this.write('rejected_records', aq.from(this.rows.rejections, columnNames('rejected_records')));
-    this.rows = { orders: [], lines: [], rejections: [] };
-    this.buffered = 0;
+/** The records of one page with their stream positions; `offset` is the page's position. */
+function* pageRecords(page: Buffer, raw: RawPartition, offset: number): Generator<{ text: string; position: number }> {
+  let index = 0;
+  for (let start = 0; start < page.length; ) {
+    let end = page.indexOf(NEWLINE, start);
+    if (end === -1) end = page.length;
+    const line = page.toString('utf8', start, end);
+    if (raw.verbatim) {
+      const text = line.trim();
+      if (text !== '') yield { text, position: offset + start };
+    } else if (line !== '') {
+      yield { text: decodeRawLine(line), position: offset + index++ };
+    }
+    start = end + 1;
   }
 }
 
-/**
- * The transform of contract §4, in two streaming passes over the raw pages: the first finds each order's
- * winning version (a small key index), the second emits the winners' rows and the rejections in chunks.
- */
+/** The rows of one chunk, one buffer per staged table. */
+class ChunkTables {
+  readonly orders: TableBuffer;
+  readonly lines: TableBuffer;
+  readonly rejections: TableBuffer;
+
+  constructor(capacity: number) {
+    this.orders = new TableBuffer('dim_order', capacity);
+    this.lines = new TableBuffer('fact_sales', capacity * 3);
+    this.rejections = new TableBuffer('rejected_records', 64);
+  }
+}
+
 export async function transformOrders(
   input: TransformInput,
   lake: Lake,
-  reference: { users: UserRow[]; products: ProductRow[] },
-  heartbeat: (detail: { pass: number; page: number }) => void,
+  heartbeat: (progress: TransformProgress) => void,
+  resumeFrom?: TransformProgress,
 ): Promise<TransformResult> {
-  const counts: TransformCounts = { extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0, rejectedByReason: {} };
-  const winners = new Map<string, Version>();
-  let watermark: number | null = null;
   const notAfter = parseIsoDateTime(input.notAfter);
-  if (notAfter === null) throw new Error(`notAfter is not an RFC 3339 instant: ${input.notAfter}`);
+  const rejectedAt = parseIsoDateTime(input.rejectedAt);
+  if (notAfter === null || rejectedAt === null) throw new Error(`notAfter and rejectedAt must be RFC 3339 instants: ${input.notAfter}, ${input.rejectedAt}`);
+  const { raw } = input;
+  const result: TransformResult = resumeFrom?.result ?? {
+    parts: [],
+    counts: { ...NO_STAGED_COUNTS, rejectedByReason: {} },
+    watermark: null,
+  };
+  const { counts } = result;
+  let watermark = result.watermark === null ? null : parseIsoDateTime(result.watermark);
+  let chunk = new ChunkTables(input.chunkRows);
+  const writer = await ParquetPartWriter.open();
 
-  let position = 0;
-  for await (const { page, records } of rawPages(lake, input)) {
-    heartbeat({ pass: 1, page });
-    for (const text of records) {
-      const check = checkRecord(parseRecord(text), notAfter);
-      const at = position++;
-      if (!check.ok) continue;
-      const candidate = { createdAt: check.value.createdAt, position: at };
-      const current = winners.get(check.value.orderId);
-      if (!current || isNewerVersion(candidate, current)) winners.set(check.value.orderId, candidate);
-      if (watermark === null || candidate.createdAt > watermark) watermark = candidate.createdAt;
-    }
-  }
-
-  const prefix = tablesPrefix(input.loadId);
-  const writer = new TableWriter(lake, prefix, input.chunkRows);
-  const usedUsers = new Set<string>();
-  const usedSkus = new Set<string>();
-  const reject = (reason: RejectReason, orderId: string | null, lineNumber: number | null, record: string) => {
+  const reject = (reason: RejectReason, orderId: string | null, lineNumber: number | null, text: string, position: number | null) => {
     counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
     // An id too long for the column is left out here: the record holds it.
     const id = orderId !== null && fitsColumn('rejected_records', 'order_id', orderId) ? orderId : null;
-    writer.add('rejections', { load_id: input.loadId, order_id: id, line_number: lineNumber, reason, record: recordColumnText(record), rejected_at: input.rejectedAt });
+    chunk.rejections.append([input.loadId, id, lineNumber, reason, recordColumnText(text), rejectedAt, position]);
   };
 
-  position = 0;
-  for await (const { page, records } of rawPages(lake, input)) {
-    heartbeat({ pass: 2, page });
-    for (const text of records) {
-      counts.extracted++;
-      const check = checkRecord(parseRecord(text), notAfter);
-      if (!check.ok) {
-        counts.rejectedOrders++;
-        reject(check.reason, check.orderId, null, text);
-      } else if (winners.get(check.value.orderId)!.position !== position) {
-        counts.duplicates++;
-      } else {
-        counts.orders++;
-        usedUsers.add(check.value.userId);
-        emitOrder(check.value, text, writer, reject, (sku) => usedSkus.add(sku), counts);
-      }
-      position++;
+  const flush = async (nextPage: number) => {
+    const tables: [TableName, TableBuffer][] = [['dim_order', chunk.orders], ['fact_sales', chunk.lines], ['rejected_records', chunk.rejections]];
+    for (const [table, buffer] of tables) {
+      if (buffer.rows === 0) continue;
+      result.parts.push(await writer.write(buffer, stagedPartKey(input.loadId, table, input.partition, result.parts.length + 1), lake));
     }
-    await writer.flushWhenFull();
+    chunk = new ChunkTables(input.chunkRows);
+    result.watermark = watermark === null ? null : formatIso(watermark);
+    heartbeat({ nextPage, result });
+  };
+
+  try {
+    let offset = raw.base;
+    for (let page = 1; page <= raw.pages; page++) {
+      const body = await lake.get(rawPageKey(raw.prefix, page));
+      const skip = resumeFrom !== undefined && page < resumeFrom.nextPage;
+      if (!skip) {
+        for (const { text, position } of pageRecords(body, raw, offset)) {
+          const record = parseRecord(text);
+          if (raw.window && !inWindow(record, position, raw.window)) continue;
+          counts.extracted++;
+          const check = checkRecord(record, notAfter);
+          if (!check.ok) {
+            counts.rejectedOrders++;
+            reject(check.reason, check.orderId, null, text, null);
+            continue;
+          }
+          counts.versions++;
+          if (watermark === null || check.value.createdAt > watermark) watermark = check.value.createdAt;
+          emitVersion(check.value, text, position, chunk, counts, reject);
+        }
+        if (chunk.orders.rows >= input.chunkRows || page === raw.pages) await flush(page + 1);
+      }
+      // Verbatim pages are contiguous bytes of the source; encoded pages count records.
+      offset += raw.verbatim ? body.length : pageLineCount(body);
+    }
+    if (raw.pages === 0) result.watermark = null;
+  } finally {
+    await writer.close();
   }
-  await writer.flush();
-
-  const inferred = (used: Set<string>, key: string, known: aq.ColumnTable) =>
-    aq.from([...used].sort().map((id) => ({ [key]: id })), [key]).antijoin(known, key);
-  const users = aq.from(reference.users, columnNames('dim_user'));
-  await writer.write('dim_user', users.concat(inferred(usedUsers, 'user_id', users).derive({ email: () => null, country: () => null, created_at: () => null, is_inferred: () => true })));
-  const products = aq.from(reference.products, columnNames('dim_product'));
-  await writer.write('dim_product', products.concat(inferred(usedSkus, 'sku', products).derive({ name: () => null, category: () => null, price: () => null, is_inferred: () => true })));
-
-  return { tablesPrefix: prefix, counts, watermark: watermark === null ? null : formatIso(watermark) };
+  return result;
 }
 
-function emitOrder(
+function pageLineCount(page: Buffer): number {
+  let lines = 0;
+  for (let at = page.indexOf(NEWLINE); at !== -1; at = page.indexOf(NEWLINE, at + 1)) lines++;
+  return lines;
+}
+
+// Rows are appended from these arrays, reused for every row: a row costs no allocation.
+const orderRow: Value[] = [];
+const lineRow: Value[] = [];
+
+/** One valid version: its dim_order row, its valid items as fact_sales rows, its invalid ones rejected. */
+function emitVersion(
   order: ValidRecord,
   text: string,
-  writer: TableWriter,
-  reject: (reason: RejectReason, orderId: string, lineNumber: number | null, record: string) => void,
-  useSku: (sku: string) => void,
+  position: number,
+  chunk: ChunkTables,
   counts: TransformCounts,
+  reject: (reason: RejectReason, orderId: string, lineNumber: number | null, record: string, position: number) => void,
 ): void {
   const { orderId, userId, createdAt, record } = order;
-  const createdAtText = formatTimestamp(createdAt);
-  const orderDate = formatDate(createdAt);
+  const orderDate = epochDay(createdAt);
   const currency = currencyOf(record);
-  const total = totalAmountOf(record);
-  writer.add('orders', {
-    order_id: orderId,
-    user_id: userId,
-    created_at: createdAtText,
-    order_date: orderDate,
-    total_amount: total === null ? null : formatCents(total),
-    currency,
-    source: sourceOf(record),
-    promo: promoOf(record),
-  });
   // Rejected items keep their text as received; it is looked up only when one is rejected.
   const rejectItem = (reason: ItemRejectReason, lineNumber: number | null, itemText: string) => {
-    counts.rejectedItems++;
-    reject(reason, orderId, lineNumber, itemText);
+    counts.itemRejections++;
+    reject(reason, orderId, lineNumber, itemText, position);
   };
   let itemTexts: string[] | undefined;
   const { items, malformed } = itemsOf(record);
   if (malformed) rejectItem('invalid_item', null, memberText(text, 'items')!);
-  for (const [index, item] of items.entries()) {
-    const check = checkItem(item, index + 1);
+  let itemCount = 0;
+  for (let index = 0; index < items.length; index++) {
+    const check = checkItem(items[index], index + 1);
     if (!check.ok) {
       itemTexts ??= arrayElementTexts(memberText(text, 'items')!);
       rejectItem(check.reason, check.lineNumber, itemTexts[index]);
       continue;
     }
     const { lineNumber, sku, quantity, unitPrice, lineAmount } = check.value;
-    useSku(sku);
-    counts.lines++;
-    writer.add('lines', {
-      order_id: orderId,
-      line_number: lineNumber,
-      user_id: userId,
-      sku,
-      created_at: createdAtText,
-      order_date: orderDate,
-      quantity,
-      unit_price: unitPrice === null ? null : formatCents(unitPrice),
-      line_amount: lineAmount === null ? null : formatCents(lineAmount),
-      currency,
-    });
+    itemCount++;
+    lineRow[0] = orderId;
+    lineRow[1] = lineNumber;
+    lineRow[2] = userId;
+    lineRow[3] = sku;
+    lineRow[4] = createdAt;
+    lineRow[5] = orderDate;
+    lineRow[6] = quantity;
+    lineRow[7] = unitPrice;
+    lineRow[8] = lineAmount;
+    lineRow[9] = currency;
+    lineRow[10] = position;
+    chunk.lines.append(lineRow);
   }
+  counts.versionLines += itemCount;
+  orderRow[0] = orderId;
+  orderRow[1] = userId;
+  orderRow[2] = createdAt;
+  orderRow[3] = orderDate;
+  orderRow[4] = totalAmountOf(record);
+  orderRow[5] = currency;
+  orderRow[6] = sourceOf(record);
+  orderRow[7] = promoOf(record);
+  orderRow[8] = itemCount;
+  orderRow[9] = position;
+  chunk.orders.append(orderRow);
 }

@@ -9,7 +9,7 @@ import type { CopyManifest } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
-import { mergeStatements, reconciliationQuery, stagingTable } from './merge-sql';
+import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */
@@ -157,9 +157,9 @@ export class DuckDbWarehouse implements Warehouse {
           for (const statement of mergeStatements(b, new Date().toISOString())) await c.run(statement);
           const problem = (await c.runAndReadAll(reconciliationQuery(b))).getRows()[0][0];
           if (problem !== null) throw new ReconciliationError(`load ${b.loadId} does not reconcile: ${String(problem)}`);
-          const row = (await c.runAndReadAll(`SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = ${sqlLiteral(b.loadId)}`)).getRows()[0];
+          const outcome = outcomeOf((await c.runAndReadAll(outcomeQuery(b.loadId))).getRows()[0]);
           await c.run('COMMIT');
-          return { ordersLoaded: Number(row[0]), ordersKept: Number(row[1]), linesLoaded: Number(row[2]) };
+          return outcome;
         } catch (err) {
           await c.run('ROLLBACK');
           if (err instanceof ReconciliationError) throw err;

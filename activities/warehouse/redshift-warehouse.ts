@@ -18,9 +18,9 @@ import {
   WarehouseThrottledError,
   WarehouseUnavailableError,
 } from '../../core/errors';
-import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
-import { mergeStatements, reconciliationQuery, stagingTable } from './merge-sql';
+import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /**
@@ -223,14 +223,14 @@ export class RedshiftWarehouse implements Warehouse {
    * The statements of one load, in order; the Data API runs them as one transaction. Deterministic for a request
    * (no clock in the text), so a resubmission under the same ClientToken is the same request.
    *
-   * 1. `CREATE TEMP TABLE stg_<t> (LIKE <t>)`: same columns, types, NOT NULLs and dist/sort keys as the target, so
+   * 1. `CREATE TEMP TABLE stg_<t> (…)` (createStagingTableSql): the staged columns, with the target's dist/sort keys, so
    *    the merge's joins stay co-located; temp tables vanish with the batch's session.
    * 2. `COPY stg_<t> FROM '<manifest>' … FORMAT AS PARQUET MANIFEST`: the manifest lists exactly this load's files
    *    (with the `content_length` Parquet COPY needs); Parquet columns are matched by position, in DDL order.
    * 3. De-duplication guard per keyed table (see `dedupeStatements`).
    * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock.
    * 5. The reconciliation guard (see `reconciliationGuard`).
-   * 6. The outcome: `SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = …`.
+   * 6. The outcome: `outcomeQuery`, the load's etl_loads counts.
    *
    * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
    * per process before the first load. The Data API caps a batch at 40 statements and a load already takes 38 of them;
@@ -240,7 +240,7 @@ export class RedshiftWarehouse implements Warehouse {
   loadStatements(request: LoadRequest): string[] {
     const b = request.bookkeeping;
     const statements: string[] = [];
-    for (const table of STAGED_TABLES) statements.push(`CREATE TEMP TABLE ${stagingTable(table)} (LIKE ${table})`);
+    for (const table of STAGED_TABLES) statements.push(createStagingTableSql(table, stagingTable(table)));
     for (const table of STAGED_TABLES) {
       statements.push(`COPY ${stagingTable(table)} FROM ${sqlLiteral(this.manifestUri(request, table))} ${this.iamRoleClause} FORMAT AS PARQUET MANIFEST`);
     }
@@ -250,7 +250,7 @@ export class RedshiftWarehouse implements Warehouse {
     statements.push(...mergeStatements(b, b.startedAt));
     statements.push(`UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = ${sqlLiteral(b.loadId)}`);
     statements.push(reconciliationGuard(b));
-    statements.push(`SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = ${sqlLiteral(b.loadId)}`);
+    statements.push(outcomeQuery(b.loadId));
     if (statements.length > MAX_BATCH_STATEMENTS) {
       throw new Error(`a Redshift load needs ${statements.length} statements, more than the Data API's ${MAX_BATCH_STATEMENTS} per batch`);
     }
@@ -341,17 +341,16 @@ export class RedshiftWarehouse implements Warehouse {
       if (failed && subStatementNumber(failed.Id) === guard) {
         throw new ReconciliationError(
           `load ${b.loadId} does not reconcile (Redshift rejected the reconciliation guard: ${failed.Error ?? described.Error}); ` +
-            `expected staged orders = ${b.orders}, staged lines = ${b.lines}, staged rejections = ${b.rejectedOrders + b.rejectedItems}, ` +
-            `and extracted (${b.extracted}) = orders loaded + kept + duplicates (${b.duplicates}) + rejected orders (${b.rejectedOrders})`,
+            `expected staged orders = ${b.versions}, staged lines = ${b.versionLines}, staged rejections = ${b.rejectedOrders + b.itemRejections}, ` +
+            `and extracted (${b.extracted}) = orders loaded + kept + duplicates + rejected orders (${b.rejectedOrders})`,
         );
       }
       throw this.statementError(`load ${b.loadId}`, described, COPY_ERRORS_HINT);
     }
     const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${sqls.length}` })));
     const row = result.Records?.[0];
-    if (!row || row.length < 3) throw new WarehouseLoadError(`Redshift load ${b.loadId} finished but etl_loads holds no row for it`);
-    const [ordersLoaded, ordersKept, linesLoaded] = row.map((f) => Number(plainField(f)));
-    return { ordersLoaded, ordersKept, linesLoaded };
+    if (!row || row.length < 5) throw new WarehouseLoadError(`Redshift load ${b.loadId} finished but etl_loads holds no row for it`);
+    return outcomeOf(row.map(plainField));
   }
 
   /** A read-only query (reports, status): ExecuteStatement, poll, then every page of GetStatementResult. */
@@ -439,7 +438,7 @@ function subStatementNumber(id: string | undefined): number | undefined {
 
 /**
  * Guard against a staged file listed twice (3 statements per keyed table). The transform already guarantees one
- * row per key, and the manifest lists exactly this load's single file per table, so in a correct run `dup_<t>` is
+ * row per key and stream position, and the manifest lists exactly this load's parts, so in a correct run `dup_<t>` is
  * empty and nothing changes. Should a file ever be re-listed (a manifest rewritten by a retried stage, a manual
  * re-COPY), every row would arrive twice; the merge's INSERTs would then double facts and break the primary keys
  * Redshift does not enforce. Redshift has no row ids to delete "all but one" directly, so the guard keeps one row
@@ -449,11 +448,12 @@ function subStatementNumber(id: string | undefined): number | undefined {
  * records are two rejections), so a doubled rejection file is caught by the reconciliation, not removed here.
  */
 function dedupeStatements(table: TableName): string[] {
-  const key = TABLES[table].key;
-  if (key.length === 0) return [];
+  if (TABLES[table].key.length === 0) return [];
+  // A version is staged once: its key and stream position identify a staged row.
+  const key = [...TABLES[table].key, ...stagedColumns(table).slice(TABLES[table].columns.length).map((c) => c.name)];
   const stg = stagingTable(table);
   const dup = `dup_${table}`;
-  const cols = columnNames(table).join(', ');
+  const cols = stagedColumns(table).map((c) => c.name).join(', ');
   const partition = key.join(', ');
   return [
     `CREATE TEMP TABLE ${dup} AS SELECT ${cols} FROM (SELECT ${cols}, ROW_NUMBER() OVER (PARTITION BY ${partition} ORDER BY ${cols}) AS dup_rank, ` +

@@ -1,8 +1,8 @@
-import type { LoadCounts } from '../../core/load-counts';
+import type { LoadOutcome, StagedCounts } from '../../core/load-counts';
 import type { Lake } from '../lake';
 
 /** What a load records about itself in etl_loads: its window and the transform's counts (staging must match them). */
-export interface LoadBookkeeping extends LoadCounts {
+export interface LoadBookkeeping extends StagedCounts {
   loadId: string;
   pipelineId: string;
   source: string;
@@ -19,13 +19,7 @@ export interface LoadRequest {
   manifests: Record<string, string>;
 }
 
-export interface LoadOutcome {
-  /** Orders whose version of this load is now the stored one. */
-  ordersLoaded: number;
-  /** Orders whose stored version is newer, so this load's version was not applied. */
-  ordersKept: number;
-  linesLoaded: number;
-}
+export type { LoadOutcome };
 
 export type Row = Record<string, unknown>;
 

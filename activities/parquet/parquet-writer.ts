@@ -1,0 +1,124 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import duckdb from '@duckdb/node-bindings';
+import { BIGINT, BOOLEAN, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { ColumnType } from '../../core/schema';
+import { sqlLiteral } from '../../core/sql';
+import type { StagedPart } from '../../core/lake-layout';
+import type { Lake } from '../lake';
+import { Dictionary, type ColumnBuffer, type TableBuffer } from './table-buffer';
+
+/**
+ * Writes a chunk's typed columns as one Parquet part per table, through DuckDB: the columns are copied into it a
+ * vector at a time (no value crosses one by one), decoded there to the staged types, and written as Redshift's
+ * COPY wants them: the DDL's column order, INT64 TIMESTAMP_MICROS adjusted to UTC, DECIMAL(18,2) from exact cents,
+ * DATE, UTF-8. DuckDB's decimals come from integers of cents, so no double ever sits between the feed and the file.
+ */
+
+/** DuckDB's vector size: the most rows a data chunk holds. */
+const VECTOR_SIZE = 2048;
+
+/** The type each logical type crosses into DuckDB as (see TableBuffer's storage), and how SQL turns it into the staged type. */
+const TRANSFER: Record<ColumnType, { type: DuckDBType; bytes: number; decode: (column: string) => string }> = {
+  string: { type: INTEGER, bytes: 4, decode: (c) => c }, // joined to its dictionary, see partSelect
+  text: { type: INTEGER, bytes: 4, decode: (c) => c },
+  int: { type: INTEGER, bytes: 4, decode: (c) => c },
+  bigint: { type: DOUBLE, bytes: 8, decode: (c) => `CAST(${c} AS BIGINT)` },
+  money: { type: BIGINT, bytes: 8, decode: (c) => `CAST(CAST(${c} AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))` },
+  timestamp: { type: DOUBLE, bytes: 8, decode: (c) => `CAST(make_timestamp(CAST(${c} AS BIGINT)) AS TIMESTAMPTZ)` },
+  date: { type: INTEGER, bytes: 4, decode: (c) => `CAST(DATE '1970-01-01' + ${c} AS DATE)` },
+  boolean: { type: BOOLEAN, bytes: 1, decode: (c) => c },
+};
+
+const isText = (buffer: ColumnBuffer) => buffer.dictionary !== undefined;
+
+/** Copies rows [start, start + count) of each column into one data chunk. */
+function dataChunk(table: TableBuffer, start: number, count: number): DuckDBDataChunk {
+  const chunk = DuckDBDataChunk.create(table.columns.map((c) => TRANSFER[c.column.type].type), count);
+  table.columns.forEach((buffer, index) => {
+    const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
+    const { bytes } = TRANSFER[buffer.column.type];
+    duckdb.copy_data_to_vector(vector, 0, buffer.data.buffer as ArrayBuffer, buffer.data.byteOffset + start * bytes, count * bytes);
+    const nulls = buffer.nulls.subarray(start, start + count);
+    if (nulls.includes(1)) {
+      duckdb.vector_ensure_validity_writable(vector);
+      const validity = duckdb.vector_get_validity(vector, Math.ceil(count / 64) * 8);
+      nulls.forEach((isNull, row) => isNull && duckdb.validity_set_row_invalid(validity, row));
+    }
+  });
+  return chunk;
+}
+
+async function appendRows(connection: DuckDBConnection, name: string, table: TableBuffer): Promise<void> {
+  const appender = await connection.createAppender(name);
+  for (let start = 0; start < table.rows; start += VECTOR_SIZE) appender.appendDataChunk(dataChunk(table, start, Math.min(VECTOR_SIZE, table.rows - start)));
+  appender.closeSync();
+}
+
+async function appendDictionary(connection: DuckDBConnection, name: string, dictionary: Dictionary): Promise<void> {
+  const appender = await connection.createAppender(name);
+  const { values } = dictionary;
+  for (let start = 0; start < values.length; start += VECTOR_SIZE) {
+    const count = Math.min(VECTOR_SIZE, values.length - start);
+    const chunk = DuckDBDataChunk.create([INTEGER, VARCHAR], count);
+    const codes = duckdb.data_chunk_get_vector(chunk.chunk, 0);
+    const texts = duckdb.data_chunk_get_vector(chunk.chunk, 1);
+    const codeData = Int32Array.from({ length: count }, (_, i) => start + i);
+    duckdb.copy_data_to_vector(codes, 0, codeData.buffer, 0, codeData.byteLength);
+    for (let i = 0; i < count; i++) duckdb.vector_assign_string_element(texts, i, values[start + i]);
+    appender.appendDataChunk(chunk);
+  }
+  appender.closeSync();
+}
+
+/** The SELECT that decodes a buffered table into its staged columns, in order. */
+function partSelect(table: TableBuffer): string {
+  const joins: string[] = [];
+  const columns = table.columns.map((buffer, index) => {
+    const { name, type } = buffer.column;
+    if (!isText(buffer)) return `${TRANSFER[type].decode(`b.c${index}`)} AS ${name}`;
+    joins.push(`LEFT JOIN d${index} ON d${index}.code = b.c${index}`);
+    return `d${index}.value AS ${name}`;
+  });
+  return `SELECT ${columns.join(', ')} FROM b ${joins.join(' ')}`;
+}
+
+/** One DuckDB for a transform's parts; close it when done. */
+export class ParquetPartWriter {
+  private constructor(private readonly instance: DuckDBInstance, private readonly connection: DuckDBConnection, private readonly work: string) {}
+
+  static async open(): Promise<ParquetPartWriter> {
+    const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-parts-'));
+    const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', temp_directory: work });
+    const connection = await instance.connect();
+    // TIMESTAMP → TIMESTAMPTZ casts use the session time zone, which DuckDB takes from the machine: pin it to UTC.
+    await connection.run("SET TimeZone = 'UTC'");
+    return new ParquetPartWriter(instance, connection, work);
+  }
+
+  /** Writes the buffered rows (none is a valid, empty part) to the lake under `key`. */
+  async write(table: TableBuffer, key: string, lake: Lake): Promise<StagedPart> {
+    const c = this.connection;
+    const columns = table.columns.map((b, i) => `c${i} ${TRANSFER[b.column.type].type.toString()}`);
+    await c.run(`CREATE OR REPLACE TABLE b (${columns.join(', ')})`);
+    await appendRows(c, 'b', table);
+    for (const [index, buffer] of table.columns.entries()) {
+      if (!buffer.dictionary) continue;
+      await c.run(`CREATE OR REPLACE TABLE d${index} (code INTEGER, value VARCHAR)`);
+      await appendDictionary(c, `d${index}`, buffer.dictionary);
+    }
+    const file = path.join(this.work, 'part.parquet');
+    await c.run(`COPY (${partSelect(table)}) TO ${sqlLiteral(file)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+    await lake.putFile(key, file);
+    const { size } = await stat(file);
+    await rm(file, { force: true });
+    return { table: table.table, key, bytes: size, rows: table.rows };
+  }
+
+  async close(): Promise<void> {
+    this.connection.closeSync();
+    this.instance.closeSync();
+    await rm(this.work, { recursive: true, force: true });
+  }
+}
