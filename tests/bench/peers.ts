@@ -8,7 +8,8 @@ import { runMeasured } from './process-stats';
 
 /** The tools a data engineer would pick instead, run on the same file: DuckDB SQL, and the Python peers of /work/shared/peers. */
 
-export type PeerOutcome = { tool: string; seconds: number; peakRss: number; detail: string } | { tool: string; skipped: string };
+/** `notRun` says why there are no figures: "skipped: …" (no Python, no packages) or "failed: …" (the tool's own error). */
+export type PeerOutcome = { tool: string; seconds: number; peakRss: number; detail: string } | { tool: string; notRun: string };
 
 const PEERS_DIR = process.env.BENCH_PEERS_DIR ?? '/work/shared/peers';
 const PYTHON_PACKAGES = ['polars', 'dlt[duckdb]', 'pyarrow'];
@@ -18,7 +19,7 @@ export async function runDuckDbPeer(input: BenchInput): Promise<PeerOutcome> {
   const sql = path.resolve(__dirname, '..', '..', '..', 'tests', 'bench', 'duckdb-contract.sql'); // the source, not dist/
   return inScratchDir('duckdb', async (dir) => {
     const run = await runMeasured(process.execPath, [path.join(__dirname, 'duckdb-peer.js'), sql, input.orders, input.users, input.products], { cwd: dir });
-    if (run.code !== 0) return { tool: 'duckdb SQL (2 threads)', skipped: `failed: ${lastLine(run.stderr)}` };
+    if (run.code !== 0) return { tool: 'duckdb SQL (2 threads)', notRun: `failed: ${lastLine(run.stderr)}` };
     const { counts } = JSON.parse(run.stdout) as { counts: Record<string, string> };
     return { tool: 'duckdb SQL (2 threads)', seconds: run.seconds, peakRss: run.peakRss, detail: `orders ${counts.ordersLoaded}, lines ${counts.linesLoaded}, rejected ${counts.rejected}+${counts.rejectedItems} items` };
   });
@@ -54,13 +55,13 @@ export async function runPythonPeers(input: BenchInput, python: { python: string
   const outcomes: PeerOutcome[] = [];
   for (const peer of peers) {
     if ('skipped' in python) {
-      outcomes.push({ tool: peer.tool, skipped: python.skipped });
+      outcomes.push({ tool: peer.tool, notRun: `skipped: ${python.skipped}` });
       continue;
     }
     outcomes.push(
       await inScratchDir(peer.script, async (dir) => {
         const run = await runMeasured(python.python, [path.join(PEERS_DIR, peer.script), ...peer.args(dir)], { cwd: PEERS_DIR });
-        if (run.code !== 0) return { tool: peer.tool, skipped: `${peer.script} failed: ${lastLine(run.stderr)}` };
+        if (run.code !== 0) return { tool: peer.tool, notRun: `failed: ${peer.script}: ${lastLine(run.stderr)}` };
         return { tool: peer.tool, seconds: run.seconds, peakRss: run.peakRss, detail: lastLine(run.stdout) };
       }),
     );

@@ -71,9 +71,9 @@ async function measurePipeline(address: string, workers: number, input: BenchInp
   };
   const pool = startWorkers(workers, address, taskQueue, path.join(dir, `workers-${workers}.log`), args.worker);
   try {
-    progress(`${workers} worker(s) ${args.worker.join(' ')}: warm-up run of ${WARM_UP_ORDERS} orders`);
+    progress(`${workers} worker(s)${args.worker.map((a) => ` ${a}`).join('')}: warm-up run of ${WARM_UP_ORDERS} orders`);
     await runPipeline(address, taskQueue, warmUp, runDir('warm-up'), args.run);
-    progress(`${workers} worker(s): timed run of ${input.count.toLocaleString('en-US')} orders ${args.run.join(' ')}`);
+    progress(`${workers} worker(s): timed run of ${input.count.toLocaleString('en-US')} orders${args.run.map((a) => ` ${a}`).join('')}`);
     const run = await runPipeline(address, taskQueue, input, runDir('timed'), args.run);
     return { workers, run, stages: await stageTimings(address, run.result.pipelineId), workerPeakRss: pool.peakRss(), args };
   } finally {
@@ -92,7 +92,7 @@ function pipelineRow(m: PipelineMeasure): ToolRow {
 }
 
 function peerRow(outcome: PeerOutcome): ToolRow {
-  return 'skipped' in outcome ? { tool: outcome.tool, detail: `skipped: ${outcome.skipped}` } : outcome;
+  return 'notRun' in outcome ? { tool: outcome.tool, detail: outcome.notRun } : outcome;
 }
 
 function mb(bytes: number): string {
