@@ -1,74 +1,183 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { extractOrders } from '../../activities/extract/extract';
-import { LocalLake } from '../../activities/lake/local-lake';
-import { stageTables } from '../../activities/stage/parquet';
-import { parseProductsCsv, parseUsersCsv } from '../../activities/transform/reference';
-import { transformOrders } from '../../activities/transform/transform';
-import { DuckDbWarehouse } from '../../activities/warehouse';
 import { formatTable } from '../../client/output';
-import { generateDataset, toCsv } from '../../sample_data/generate';
-import { DEFAULT_FUTURE_TOLERANCE_SECONDS } from '../../workflows/types';
+import { benchInput, type BenchInput } from './dataset';
+import { cliFlags, runPipeline, stageTimings, startServer, startWorkers, type CliRunResult, type StageTiming } from './pipeline';
+import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from './peers';
 
 /**
- * `npm run bench`: throughput of each stage on generated messy orders (no Temporal: its overhead is a few
- * round trips per run, not per record). Prints figures; asserts nothing. `BENCH_ORDERS` sets the size.
+ * `npm run bench [-- --json]`: orders-etl end to end through Temporal (a warm dev server, 1 and then 2 worker
+ * processes) beside the tools a data engineer would use instead, on one generated messy input. Figures only:
+ * nothing is asserted.
+ *
+ * BENCH_ORDERS (default 1,000,000) and BENCH_SEED (42) choose the input; BENCH_WORKERS ("1,2") the worker
+ * counts. Flags the CLI does not have yet are passed once `--help` lists them: `worker --concurrency`
+ * (BENCH_CONCURRENCY, default the number of cores) and `run --partitions` / `--parallelism` (BENCH_PARTITIONS,
+ * BENCH_PARALLELISM, default workers × concurrency).
  */
-async function main(): Promise<void> {
-  const count = Number(process.env.BENCH_ORDERS ?? 200_000);
-  const dataset = generateDataset(count, 42);
-  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-bench-'));
-  const lake = new LocalLake(path.join(dir, 'lake'));
-  const loadId = 'bench';
-  const rows: Record<string, unknown>[] = [];
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
-  const timed = async <T>(stage: string, records: number, work: () => Promise<T>): Promise<T> => {
-    const start = performance.now();
-    const result = await work();
-    const seconds = (performance.now() - start) / 1000;
-    rows.push({ stage, records, seconds: seconds.toFixed(2), 'records/s': Math.round(records / seconds) });
-    return result;
-  };
 
-  // A file source, as `run --source FILE` serves it: the bundled API reads it a page at a time over HTTP.
-  const ordersFile = path.join(dir, 'orders.json');
-  writeFileSync(ordersFile, JSON.stringify(dataset.orders, null, 1));
-  const extracted = await timed('extract (file over HTTP, 1000/page)', count, () =>
-    extractOrders({ loadId, source: ordersFile, pageSize: 1000, requestTimeoutMs: 30_000 }, lake, () => undefined),
-  );
-  const reference = {
-    users: parseUsersCsv(toCsv(dataset.users, ['user_id', 'email', 'country', 'created_at'])),
-    products: parseProductsCsv(toCsv(dataset.products, ['sku', 'name', 'category', 'price'])),
-  };
-  const transformed = await timed('transform (arquero)', count, () =>
-    transformOrders({ loadId, rawPrefix: extracted.rawPrefix, pages: extracted.pages, rejectedAt: new Date().toISOString(), chunkRows: 50_000, notAfter: new Date(Date.now() + DEFAULT_FUTURE_TOLERANCE_SECONDS * 1000).toISOString() }, lake, reference, () => undefined),
-  );
-  const staged = await timed('stage (Parquet)', transformed.counts.lines, () => stageTables(loadId, transformed.tablesPrefix, lake, () => undefined));
-  const { rejectedByReason: _byReason, ...counts } = transformed.counts;
-  await timed('load (DuckDB merge)', counts.lines, () =>
-    new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb')).load(
-      {
-        lake,
-        manifests: staged.manifests,
-        bookkeeping: {
-          ...counts, loadId, pipelineId: 'bench', source: ordersFile, startedAt: new Date().toISOString(), sinceTs: null, untilTs: null,
-          watermark: transformed.watermark,
-        },
-      },
-      () => undefined,
-    ),
-  );
-  clearInterval(sampler);
-  process.stdout.write(`orders-etl benchmark: ${count.toLocaleString('en-US')} orders, ${counts.lines.toLocaleString('en-US')} fact lines, ${(staged.bytes / 1e6).toFixed(1)} MB of Parquet\n\n`);
-  process.stdout.write(formatTable(rows));
-  process.stdout.write(`\npeak RSS ${(peakRss / 1e6).toFixed(0)} MB (node ${process.version}, ${require('node:os').cpus().length} cores)\n`);
-  rmSync(dir, { recursive: true, force: true });
+const WARM_UP_ORDERS = 1000;
+
+interface ToolRow {
+  tool: string;
+  seconds?: number;
+  peakRss?: number;
+  detail: string;
 }
 
-main().catch((err: Error) => {
+interface PipelineMeasure {
+  workers: number;
+  run: CliRunResult;
+  stages: StageTiming[];
+  workerPeakRss: number[];
+  args: { worker: string[]; run: string[] };
+}
+
+function envInt(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${process.env[name]}"`);
+  return value;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/** The flags of one configuration, among those the CLI accepts today. */
+function configurationArgs(workers: number): { worker: string[]; run: string[] } {
+  const workerFlags = cliFlags('worker');
+  const runFlags = cliFlags('run');
+  const concurrency = envInt('BENCH_CONCURRENCY', cpus().length);
+  const slots = workers * (workerFlags.has('--concurrency') ? concurrency : 1);
+  return {
+    worker: workerFlags.has('--concurrency') ? ['--concurrency', String(concurrency)] : [],
+    run: [
+      ...(runFlags.has('--partitions') ? ['--partitions', String(envInt('BENCH_PARTITIONS', slots))] : []),
+      ...(runFlags.has('--parallelism') ? ['--parallelism', String(envInt('BENCH_PARALLELISM', slots))] : []),
+    ],
+  };
+}
+
+/** N fresh workers on a task queue of their own, warmed by one small run, then the timed run (a pipeline of its own). */
+async function measurePipeline(address: string, workers: number, input: BenchInput, warmUp: BenchInput, dir: string): Promise<PipelineMeasure> {
+  const args = configurationArgs(workers);
+  const taskQueue = `orders-etl-bench-${workers}w-${randomUUID().slice(0, 8)}`;
+  const runDir = (name: string) => {
+    const d = path.join(dir, `${workers}w-${name}`);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  const pool = startWorkers(workers, address, taskQueue, path.join(dir, `workers-${workers}.log`), args.worker);
+  try {
+    progress(`${workers} worker(s)${args.worker.map((a) => ` ${a}`).join('')}: warm-up run of ${WARM_UP_ORDERS} orders`);
+    await runPipeline(address, taskQueue, warmUp, runDir('warm-up'), args.run);
+    progress(`${workers} worker(s): timed run of ${input.count.toLocaleString('en-US')} orders${args.run.map((a) => ` ${a}`).join('')}`);
+    const run = await runPipeline(address, taskQueue, input, runDir('timed'), args.run);
+    return { workers, run, stages: await stageTimings(address, run.result.pipelineId), workerPeakRss: pool.peakRss(), args };
+  } finally {
+    await pool.stop();
+  }
+}
+
+function pipelineRow(m: PipelineMeasure): ToolRow {
+  const r = m.run.result;
+  return {
+    tool: `orders-etl (${m.workers} worker${m.workers > 1 ? 's' : ''})`,
+    seconds: m.run.seconds,
+    peakRss: m.workerPeakRss.reduce((a, b) => a + b, 0),
+    detail: `orders ${r.ordersLoaded}, lines ${r.linesLoaded}, rejected ${r.rejected}+${r.rejectedItems} items${m.workers > 1 ? `; RSS sum of ${m.workerPeakRss.map(mb).join(' + ')}` : ''}`,
+  };
+}
+
+function peerRow(outcome: PeerOutcome): ToolRow {
+  return 'notRun' in outcome ? { tool: outcome.tool, detail: outcome.notRun } : outcome;
+}
+
+function mb(bytes: number): string {
+  return `${Math.round(bytes / 1e6)} MB`;
+}
+
+function machine(): Record<string, string | number> {
+  const cpu = cpus();
+  return { cores: cpu.length, cpu: cpu[0]?.model ?? 'unknown', ram: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`, node: process.version, platform: `${process.platform} ${process.arch}` };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  const count = envInt('BENCH_ORDERS', 1_000_000);
+  const seed = envInt('BENCH_SEED', 42);
+  const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map((n) => envInt('BENCH_WORKERS', Number(n)));
+  progress(`input: ${count.toLocaleString('en-US')} orders, seed ${seed}`);
+  const input = await benchInput(count, seed);
+  const warmUp = await benchInput(WARM_UP_ORDERS, seed);
+  progress(`${input.generated ? 'generated' : 'cached'} ${input.orders} (${mb(statSync(input.orders).size)})`);
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-bench-'));
+  const measures: PipelineMeasure[] = [];
+  try {
+    const server = await startServer(dir);
+    progress(`Temporal dev server on ${server.address}`);
+    try {
+      for (const workers of workerCounts) measures.push(await measurePipeline(server.address, workers, input, warmUp, dir));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  progress('duckdb SQL script');
+  const peers = [await runDuckDbPeer(input)];
+  const python = pythonForPeers();
+  progress('Python peers');
+  peers.push(...(await runPythonPeers(input, python)));
+
+  const rows = [...measures.map(pipelineRow), ...peers.map(peerRow)];
+  const baseline = rows[0]?.seconds;
+  const tools = rows.map((row) => ({
+    tool: row.tool,
+    wallSeconds: row.seconds === undefined ? null : Number(row.seconds.toFixed(2)),
+    ratioVsOneWorker: row.seconds === undefined || !baseline ? null : Number((row.seconds / baseline).toFixed(2)),
+    peakRssBytes: row.peakRss ?? null,
+    ordersPerSecond: row.seconds === undefined ? null : Math.round(count / row.seconds),
+    detail: row.detail,
+  }));
+  const stages = measures.flatMap((m) =>
+    m.stages.map((s) => ({ workers: m.workers, activity: s.activity, calls: s.calls, seconds: Number(s.seconds.toFixed(2)), ordersPerSecond: Math.round(m.run.result.extracted / s.seconds) })),
+  );
+  const report = {
+    input: { orders: count, seed, file: input.orders, bytes: statSync(input.orders).size },
+    configurations: measures.map((m) => ({ workers: m.workers, workerArgs: m.args.worker, runArgs: m.args.run, result: m.run.result })),
+    tools,
+    stages,
+    machine: machine(),
+    pythonVenvInstallSeconds: 'skipped' in python ? null : Number(python.installSeconds.toFixed(1)),
+  };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`orders-etl bench: ${count.toLocaleString('en-US')} orders (seed ${seed}, ${mb(report.input.bytes)} of JSONL)\n\n`);
+  process.stdout.write(
+    formatTable(
+      tools.map((t) => ({
+        tool: t.tool,
+        'wall s': t.wallSeconds === null ? '' : t.wallSeconds.toFixed(2),
+        'vs 1 worker': t.ratioVsOneWorker === null ? '' : `${t.ratioVsOneWorker.toFixed(2)}x`,
+        'peak RSS': t.peakRssBytes === null ? '' : mb(t.peakRssBytes),
+        'orders/s': t.ordersPerSecond ?? '',
+        detail: t.detail,
+      })),
+    ),
+  );
+  process.stdout.write('\nper stage (activity scheduled → completed in the Temporal history)\n');
+  process.stdout.write(formatTable(stages.map((s) => ({ workers: s.workers, activity: s.activity, calls: s.calls, seconds: s.seconds.toFixed(2), 'orders/s': s.ordersPerSecond }))));
+  process.stdout.write(`\nmachine: ${Object.entries(report.machine).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
   process.stderr.write(`bench failed: ${err.message}\n`);
   process.exit(1);
 });

@@ -1,0 +1,48 @@
+import { createWriteStream, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { generateDataset, toCsv } from '../../sample_data/generate';
+
+/** The bench's input: generated messy orders as JSONL, with the users and products reference files. */
+export interface BenchInput {
+  dir: string;
+  orders: string;
+  users: string;
+  products: string;
+  count: number;
+  seed: number;
+  /** false when the files came from the cache */
+  generated: boolean;
+}
+
+/** Generating 1M orders takes a while and the same (count, seed) always gives the same bytes: reruns reuse the files. */
+export function benchCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'orders-etl', 'bench');
+}
+
+export async function benchInput(count: number, seed: number): Promise<BenchInput> {
+  const dir = path.join(benchCacheDir(), `orders-${count}-seed-${seed}`);
+  const files = { orders: path.join(dir, 'orders.jsonl'), users: path.join(dir, 'users.csv'), products: path.join(dir, 'products.csv') };
+  // The orders file is written last, under a temporary name: its presence means the set is complete.
+  if (existsSync(files.orders)) return { dir, ...files, count, seed, generated: false };
+  mkdirSync(dir, { recursive: true });
+  const dataset = generateDataset(count, seed);
+  writeFileSync(files.users, toCsv(dataset.users, ['user_id', 'email', 'country', 'created_at']));
+  writeFileSync(files.products, toCsv(dataset.products, ['sku', 'name', 'category', 'price']));
+  const partial = `${files.orders}.partial`;
+  await writeJsonLines(partial, dataset.orders);
+  renameSync(partial, files.orders);
+  return { dir, ...files, count, seed, generated: true };
+}
+
+/** One line per record, streamed: a single string of 1M records would be several hundred MB. */
+async function writeJsonLines(file: string, records: unknown[]): Promise<void> {
+  const out = createWriteStream(file);
+  for (const record of records) {
+    if (!out.write(`${JSON.stringify(record)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve, reject) => {
+    out.once('error', reject);
+    out.end(() => resolve());
+  });
+}
