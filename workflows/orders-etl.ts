@@ -144,7 +144,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       // From the workflow's own start, so a retried transform judges the same records future.
       notAfter: new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString(),
     });
-    const { rejectedByReason: _byReason, ...counts } = transformed.counts;
+    const { counts } = transformed;
     Object.assign(progress, { orders: counts.versions, lines: counts.versionLines });
 
     enter('stage');

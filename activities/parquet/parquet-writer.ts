@@ -42,9 +42,13 @@ function dataChunk(table: TableBuffer, start: number, count: number): DuckDBData
     duckdb.copy_data_to_vector(vector, 0, buffer.data.buffer as ArrayBuffer, buffer.data.byteOffset + start * bytes, count * bytes);
     const nulls = buffer.nulls.subarray(start, start + count);
     if (nulls.includes(1)) {
+      // DuckDB's validity mask: a bit per row, set when the row holds a value.
+      const validity = new Uint8Array(Math.ceil(count / 64) * 8).fill(0xff);
+      nulls.forEach((isNull, row) => {
+        if (isNull) validity[row >> 3] &= ~(1 << (row & 7));
+      });
       duckdb.vector_ensure_validity_writable(vector);
-      const validity = duckdb.vector_get_validity(vector, Math.ceil(count / 64) * 8);
-      nulls.forEach((isNull, row) => isNull && duckdb.validity_set_row_invalid(validity, row));
+      duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, validity.byteLength);
     }
   });
   return chunk;

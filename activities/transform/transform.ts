@@ -61,9 +61,7 @@ export interface TransformInput {
 }
 
 /** What one partition staged; the load adds them up and resolves versions across partitions. */
-export interface TransformCounts extends StagedCounts {
-  rejectedByReason: Partial<Record<RejectReason, number>>;
-}
+export type TransformCounts = StagedCounts;
 
 export interface TransformResult {
   parts: StagedPart[];
@@ -145,7 +143,7 @@ export async function transformOrders(
   const { raw } = input;
   const result: TransformResult = resumeFrom?.result ?? {
     parts: [],
-    counts: { ...NO_STAGED_COUNTS, rejectedByReason: {} },
+    counts: { ...NO_STAGED_COUNTS },
     watermark: null,
   };
   const { counts } = result;
@@ -154,7 +152,6 @@ export async function transformOrders(
   const writer = await ParquetPartWriter.open();
 
   const reject = (reason: RejectReason, orderId: string | null, lineNumber: number | null, text: string, position: number | null) => {
-    counts.rejectedByReason[reason] = (counts.rejectedByReason[reason] ?? 0) + 1;
     // An id too long for the column is left out here: the record holds it.
     const id = orderId !== null && fitsColumn('rejected_records', 'order_id', orderId) ? orderId : null;
     chunk.rejections.append([input.loadId, id, lineNumber, reason, recordColumnText(text), rejectedAt, position]);

@@ -6,15 +6,17 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodeRawLine } from '../../core/json';
-import { rawPageKey, rawPrefix, tablePartsPrefix, tablesPrefix } from '../../core/lake-layout';
+import { rawPageKey, rawPrefix } from '../../core/lake-layout';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
-import { columnNames, type TableName } from '../../core/schema';
-import { stageTables, type StageResult } from '../../activities/stage/parquet';
+import { TABLES, columnNames, type TableName } from '../../core/schema';
+import { sqlLiteral } from '../../core/sql';
+import { stageLoad, type StageResult } from '../../activities/stage/stage';
 import { parseProductsCsv, parseUsersCsv, type ProductRow, type UserRow } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb-warehouse';
 import type { LoadOutcome, Row } from '../../activities/warehouse/warehouse';
+import type { RejectReason } from '../../activities/transform/rules';
 
 /** A temporary directory; in memory (/dev/shm) when the machine has one, as DuckDB syncs its file on every load. */
 export function tempDir(label: string): { dir: string; cleanup: () => void } {
@@ -42,19 +44,16 @@ export async function writeRawPages(lake: Lake, loadId: string, records: unknown
   return pages;
 }
 
-/** Rows of one table as the transform wrote them, part by part (part order kept). */
-export async function readTableParts(lake: Lake, loadId: string, table: TableName): Promise<Row[][]> {
-  const parts = await lake.list(tablePartsPrefix(tablesPrefix(loadId), table));
-  const out: Row[][] = [];
-  for (const part of parts) {
-    const text = (await lake.get(part.key)).toString('utf8');
-    out.push(text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Row));
-  }
-  return out;
-}
-
-export async function readTable(lake: Lake, loadId: string, table: TableName): Promise<Row[]> {
-  return (await readTableParts(lake, loadId, table)).flat();
+/**
+ * Rows of one table as a DuckDB warehouse holds them, in the form the tests write expectations in: timestamps
+ * `YYYY-MM-DD HH:MM:SS.ffffff`, dates and decimals as text, in key order (rejections: by order, line, reason, record).
+ */
+export async function readTable(warehouse: DuckDbWarehouse, table: TableName, where = 'TRUE'): Promise<Row[]> {
+  const cols = TABLES[table].columns.map(({ name, type }) =>
+    type === 'timestamp' ? `strftime(${name}, '%Y-%m-%d %H:%M:%S.%f') AS ${name}` : type === 'money' || type === 'date' ? `CAST(${name} AS VARCHAR) AS ${name}` : name,
+  );
+  const key = table === 'rejected_records' ? ['order_id', 'line_number', 'reason', 'record'] : TABLES[table].key;
+  return warehouse.query(`SELECT ${cols.join(', ')} FROM ${table} WHERE ${where} ORDER BY ${key.map((k) => `${k} NULLS FIRST`).join(', ')}`);
 }
 
 export interface Reference {
@@ -85,17 +84,37 @@ export const TEST_NOT_AFTER = '2030-01-01T00:00:00.000Z';
 export async function runTransform(o: RunOptions): Promise<TransformResult> {
   const pages = await writeRawPages(o.lake, o.loadId, o.records, o.pageSize);
   return transformOrders(
-    { loadId: o.loadId, rawPrefix: rawPrefix(o.loadId), pages, rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z', chunkRows: o.chunkRows ?? 50_000, notAfter: o.notAfter ?? TEST_NOT_AFTER },
+    {
+      loadId: o.loadId,
+      partition: 0,
+      raw: { prefix: rawPrefix(o.loadId), pages, verbatim: false, base: 0 },
+      rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z',
+      chunkRows: o.chunkRows ?? 50_000,
+      notAfter: o.notAfter ?? TEST_NOT_AFTER,
+    },
     o.lake,
-    o.reference ?? reference(),
     () => undefined,
   );
+}
+
+/** The counts a run reports (PipelineResult's), from what the transform staged and the load resolved. */
+export interface RunCounts {
+  extracted: number;
+  duplicates: number;
+  rejectedOrders: number;
+  rejectedItems: number;
+  /** Latest versions of this load (loaded, or kept out by a newer stored version). */
+  orders: number;
+  lines: number;
+  /** Rows of rejected_records this load wrote, by reason. */
+  rejectedByReason: Partial<Record<RejectReason, number>>;
 }
 
 export interface LoadRun {
   transform: TransformResult;
   stage: StageResult;
   outcome: LoadOutcome;
+  counts: RunCounts;
 }
 
 export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?: string; since?: string | null; until?: string | null };
@@ -104,14 +123,15 @@ export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?:
 export async function prepareLoad(o: LoadOptions): Promise<{ transform: TransformResult; stage: StageResult }> {
   const startedAt = o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z';
   const transform = await runTransform({ ...o, rejectedAt: o.rejectedAt ?? startedAt });
-  const stage = await stageTables(o.loadId, transform.tablesPrefix, o.lake, () => undefined);
+  const { users, products } = o.reference ?? reference();
+  const stage = await stageLoad({ loadId: o.loadId, parts: transform.parts, users, products }, o.lake, () => undefined);
   return { transform, stage };
 }
 
 /** The load, with the bookkeeping the workflow builds. */
 export async function loadPrepared(o: LoadOptions, prepared: { transform: TransformResult; stage: StageResult }): Promise<LoadRun> {
   const { transform, stage } = prepared;
-  const { rejectedByReason: _byReason, ...counts } = transform.counts;
+  const { counts } = transform;
   const outcome = await o.warehouse.load(
     {
       lake: o.lake,
@@ -129,7 +149,21 @@ export async function loadPrepared(o: LoadOptions, prepared: { transform: Transf
     },
     () => undefined,
   );
-  return { transform, stage, outcome };
+  const reasons = await o.warehouse.query(`SELECT reason, COUNT(*) AS n FROM rejected_records WHERE load_id = ${sqlLiteral(o.loadId)} GROUP BY reason`);
+  return {
+    transform,
+    stage,
+    outcome,
+    counts: {
+      extracted: counts.extracted,
+      duplicates: outcome.duplicates,
+      rejectedOrders: counts.rejectedOrders,
+      rejectedItems: outcome.rejectedItems,
+      orders: outcome.ordersLoaded + outcome.ordersKept,
+      lines: outcome.linesLoaded,
+      rejectedByReason: Object.fromEntries(reasons.map((r) => [r.reason, Number(r.n)])),
+    },
+  };
 }
 
 /** transform → stage → load, as the workflow chains them. */
