@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { rawPrefix } from '../core/lake-layout';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -191,10 +192,10 @@ test('a worker killed with SIGKILL mid-extract: another worker resumes the extra
   expect(served - servedBeforeRetry).toBeLessThanOrEqual(PAGES - seen.pages);
 
   // The raw zone holds each page once: the pages the second attempt fetched again were overwritten, not added.
-  expect(readdirSync(path.join(dir, 'lake', 'raw', result.loadId)).filter((f) => f.endsWith('.jsonl'))).toHaveLength(PAGES);
+  expect(readdirSync(path.join(dir, 'lake', rawPrefix(result.loadId))).filter((f) => f.endsWith('.jsonl'))).toHaveLength(PAGES);
 
   // Same counts as the clean run: nothing lost, nothing doubled.
-  const c = cleanRun.transform.counts;
+  const c = cleanRun.counts;
   expect(c.extracted).toBe(ORDERS);
   expect(result).toMatchObject({
     extracted: ORDERS,

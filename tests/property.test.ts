@@ -144,7 +144,7 @@ test('messy orders: nothing lost, reconciled, exact line amounts, idempotent', a
             lineCounts.set(id, (lineCounts.get(id) ?? 0) + 1);
           });
         }
-        expect(again.outcome).toEqual({ ordersLoaded: winners.size, ordersKept: 0, linesLoaded: expectedLines.length });
+        expect(again.outcome).toEqual({ ordersLoaded: winners.size, ordersKept: 0, linesLoaded: expectedLines.length, duplicates: validCount - winners.size, rejectedItems: expectedInvalidItems.length });
 
         await withDb(file, async (q) => {
           await q(`ATTACH '${firstState}' AS load1 (READ_ONLY)`);

@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../core/errors';
 import { stagedManifestKey } from '../core/lake-layout';
 import type { Lake } from '../activities/lake';
-import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES } from '../core/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, createStagingTableSql } from '../core/schema';
 import { mergeStatements } from '../activities/warehouse/merge-sql';
 import {
   MAX_BATCH_STATEMENTS,
@@ -42,11 +42,10 @@ function bookkeeping(loadId = '20240102T030405Z-abcd1234'): LoadBookkeeping {
     untilTs: null,
     watermark: '2024-01-02T00:00:00.000Z',
     extracted: 6,
-    duplicates: 1,
     rejectedOrders: 2,
-    rejectedItems: 1,
-    orders: 3,
-    lines: 4,
+    versions: 3,
+    versionLines: 4,
+    itemRejections: 1,
   };
 }
 
@@ -85,7 +84,7 @@ function warehouse(overrides: Partial<RedshiftTarget> = {}): RedshiftWarehouse {
 const batchInputs = (): BatchExecuteStatementInput[] =>
   mock.commandCalls(BatchExecuteStatementCommand).map((call) => call.args[0].input as BatchExecuteStatementInput);
 
-function finishWith(id: string, statements: number, outcome: [number, number, number]): void {
+function finishWith(id: string, statements: number, outcome: [number, number, number, number, number]): void {
   mock.on(BatchExecuteStatementCommand).resolves({ Id: id });
   mock.on(DescribeStatementCommand).resolvesOnce({ Id: id, Status: 'SUBMITTED' }).resolvesOnce({ Id: id, Status: 'STARTED' }).resolves({ Id: id, Status: 'FINISHED' });
   mock.on(GetStatementResultCommand, { Id: `${id}:${statements}` }).resolves({ Records: [outcome.map((n) => ({ longValue: n }))] });
@@ -98,11 +97,7 @@ describe('SQL of one load', () => {
     const copy = (t: string) =>
       `COPY stg_${t} FROM 's3://lake-bucket/etl/staged/L1/${t}.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/orders-etl-copy' FORMAT AS PARQUET MANIFEST`;
     const expected = [
-      'CREATE TEMP TABLE stg_dim_user (LIKE dim_user)',
-      'CREATE TEMP TABLE stg_dim_product (LIKE dim_product)',
-      'CREATE TEMP TABLE stg_dim_order (LIKE dim_order)',
-      'CREATE TEMP TABLE stg_fact_sales (LIKE fact_sales)',
-      'CREATE TEMP TABLE stg_rejected_records (LIKE rejected_records)',
+      ...STAGED_TABLES.map((t) => createStagingTableSql(t, `stg_${t}`)),
       "COPY stg_dim_user FROM 's3://lake-bucket/etl/staged/L1/dim_user.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/orders-etl-copy' FORMAT AS PARQUET MANIFEST",
       copy('dim_product'),
       copy('dim_order'),
@@ -118,40 +113,41 @@ describe('SQL of one load', () => {
         'FROM stg_dim_product) d WHERE dup_count > 1 AND dup_rank = 1',
       'DELETE FROM stg_dim_product USING dup_dim_product WHERE stg_dim_product.sku = dup_dim_product.sku',
       'INSERT INTO stg_dim_product (sku, name, category, price, is_inferred) SELECT sku, name, category, price, is_inferred FROM dup_dim_product',
-      'CREATE TEMP TABLE dup_dim_order AS SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count FROM ' +
-        '(SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, ' +
-        'ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count) AS dup_rank, ' +
-        'COUNT(*) OVER (PARTITION BY order_id) AS dup_count FROM stg_dim_order) d WHERE dup_count > 1 AND dup_rank = 1',
-      'DELETE FROM stg_dim_order USING dup_dim_order WHERE stg_dim_order.order_id = dup_dim_order.order_id',
-      'INSERT INTO stg_dim_order (order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count) ' +
-        'SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count FROM dup_dim_order',
-      'CREATE TEMP TABLE dup_fact_sales AS SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency FROM ' +
-        '(SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, ' +
-        'ROW_NUMBER() OVER (PARTITION BY order_id, line_number ORDER BY order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency) AS dup_rank, ' +
-        'COUNT(*) OVER (PARTITION BY order_id, line_number) AS dup_count FROM stg_fact_sales) d WHERE dup_count > 1 AND dup_rank = 1',
-      'DELETE FROM stg_fact_sales USING dup_fact_sales WHERE stg_fact_sales.order_id = dup_fact_sales.order_id AND stg_fact_sales.line_number = dup_fact_sales.line_number',
-      'INSERT INTO stg_fact_sales (order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency) ' +
-        'SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency FROM dup_fact_sales',
+      'CREATE TEMP TABLE dup_dim_order AS SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position FROM ' +
+        '(SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position, ' +
+        'ROW_NUMBER() OVER (PARTITION BY order_id, stream_position ORDER BY order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position) AS dup_rank, ' +
+        'COUNT(*) OVER (PARTITION BY order_id, stream_position) AS dup_count FROM stg_dim_order) d WHERE dup_count > 1 AND dup_rank = 1',
+      'DELETE FROM stg_dim_order USING dup_dim_order WHERE stg_dim_order.order_id = dup_dim_order.order_id AND stg_dim_order.stream_position = dup_dim_order.stream_position',
+      'INSERT INTO stg_dim_order (order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position) ' +
+        'SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position FROM dup_dim_order',
+      'CREATE TEMP TABLE dup_fact_sales AS SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position FROM ' +
+        '(SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position, ' +
+        'ROW_NUMBER() OVER (PARTITION BY order_id, line_number, stream_position ORDER BY order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position) AS dup_rank, ' +
+        'COUNT(*) OVER (PARTITION BY order_id, line_number, stream_position) AS dup_count FROM stg_fact_sales) d WHERE dup_count > 1 AND dup_rank = 1',
+      'DELETE FROM stg_fact_sales USING dup_fact_sales WHERE stg_fact_sales.order_id = dup_fact_sales.order_id AND stg_fact_sales.line_number = dup_fact_sales.line_number ' +
+        'AND stg_fact_sales.stream_position = dup_fact_sales.stream_position',
+      'INSERT INTO stg_fact_sales (order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position) ' +
+        'SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position FROM dup_fact_sales',
       // The shared merge (its finished_at literal is a placeholder, overwritten by the database clock right after).
       ...mergeStatements(b, b.startedAt),
       "UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = 'L1'",
       `SELECT CAST('reconciliation failed: ' || problem AS INTEGER) AS reconciliation_guard FROM (SELECT CASE
-  WHEN (SELECT COUNT(*) FROM (SELECT order_id FROM dim_order WHERE order_id IN (SELECT order_id FROM stg_winners) GROUP BY order_id HAVING COUNT(*) > 1) d) <> 0 THEN 'dim_order has a duplicate order_id'
-  WHEN (SELECT COUNT(*) FROM (SELECT order_id, line_number FROM fact_sales WHERE order_id IN (SELECT order_id FROM stg_winners) GROUP BY order_id, line_number HAVING COUNT(*) > 1) d) <> 0 THEN 'fact_sales has a duplicate (order_id, line_number)'
+  WHEN (SELECT COUNT(*) FROM (SELECT order_id FROM dim_order WHERE order_id IN (SELECT order_id FROM stg_latest WHERE wins) GROUP BY order_id HAVING COUNT(*) > 1) d) <> 0 THEN 'dim_order has a duplicate order_id'
+  WHEN (SELECT COUNT(*) FROM (SELECT order_id, line_number FROM fact_sales WHERE order_id IN (SELECT order_id FROM stg_latest WHERE wins) GROUP BY order_id, line_number HAVING COUNT(*) > 1) d) <> 0 THEN 'fact_sales has a duplicate (order_id, line_number)'
   WHEN (SELECT COUNT(*) FROM stg_dim_order) <> 3 THEN 'staged orders differ from the transform''s 3'
   WHEN (SELECT COUNT(*) FROM stg_fact_sales) <> 4 THEN 'staged lines differ from the transform''s 4'
   WHEN (SELECT COUNT(*) FROM stg_rejected_records) <> 3 THEN 'staged rejections differ from the transform''s 3'
   WHEN (SELECT extracted - orders_loaded - orders_kept - duplicates - rejected_orders FROM etl_loads WHERE load_id = 'L1') <> 0
     THEN 'extracted <> orders loaded + kept + duplicates + rejected orders'
   END AS problem) r`,
-      "SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = 'L1'",
+      "SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'L1'",
     ];
     expect(warehouse().loadStatements(r)).toEqual(expected);
   });
 
   test('the merge runs after every COPY and de-duplication, and the guard just before the outcome', () => {
     const statements = warehouse().loadStatements(request('L1'));
-    const firstMerge = statements.findIndex((s) => s.startsWith('CREATE TEMP TABLE stg_winners'));
+    const firstMerge = statements.findIndex((s) => s.startsWith('CREATE TEMP TABLE stg_latest'));
     const lastCopy = statements.map((s) => s.startsWith('COPY ')).lastIndexOf(true);
     const lastDedupe = statements.map((s) => s.includes('dup_')).lastIndexOf(true);
     expect(lastCopy).toBeLessThan(lastDedupe);
@@ -179,7 +175,7 @@ describe('SQL of one load', () => {
 
   test('quotes are escaped in literals', () => {
     const statements = warehouse().loadStatements(request("it's"));
-    expect(statements.at(-1)).toBe("SELECT orders_loaded, orders_kept, lines_loaded FROM etl_loads WHERE load_id = 'it''s'");
+    expect(statements.at(-1)).toBe("SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'it''s'");
   });
 
   test('a local lake is refused: COPY reads S3 only', () => {
@@ -209,10 +205,10 @@ describe('load', () => {
   test('submits one batch, polls SUBMITTED -> STARTED -> FINISHED and reads the outcome from the last sub-statement', async () => {
     const w = warehouse();
     const statements = w.loadStatements(request());
-    finishWith('batch-1', statements.length, [3, 1, 4]);
+    finishWith('batch-1', statements.length, [3, 1, 4, 0, 1]);
     const heartbeat = jest.fn();
 
-    await expect(w.load(request(), heartbeat)).resolves.toEqual({ ordersLoaded: 3, ordersKept: 1, linesLoaded: 4 });
+    await expect(w.load(request(), heartbeat)).resolves.toEqual({ ordersLoaded: 3, ordersKept: 1, linesLoaded: 4, duplicates: 0, rejectedItems: 1 });
 
     expect(batchInputs()).toHaveLength(1);
     const input = batchInputs()[0];
@@ -228,7 +224,7 @@ describe('load', () => {
   test('provisioned clusters send ClusterIdentifier and DbUser or SecretArn', async () => {
     const w = warehouse({ workgroupName: undefined, clusterIdentifier: 'orders-cluster', dbUser: 'etl' });
     expect(w.name).toBe('redshift:orders-cluster/analytics');
-    finishWith('batch-c', w.loadStatements(request()).length, [3, 0, 4]);
+    finishWith('batch-c', w.loadStatements(request()).length, [3, 0, 4, 0, 1]);
     await w.load(request(), () => {});
     expect(batchInputs()[0]).toMatchObject({ ClusterIdentifier: 'orders-cluster', DbUser: 'etl', Database: 'analytics' });
     expect(batchInputs()[0].WorkgroupName).toBeUndefined();
@@ -241,7 +237,7 @@ describe('load', () => {
     let describe = mock.on(DescribeStatementCommand).resolvesOnce({ Id: id, Status: 'SUBMITTED' });
     for (let i = 0; i < 5; i++) describe = describe.resolvesOnce({ Id: id, Status: 'STARTED' });
     describe.resolves({ Id: id, Status: 'FINISHED' });
-    mock.on(GetStatementResultCommand).resolves({ Records: [[{ longValue: 1 }, { longValue: 0 }, { longValue: 1 }]] });
+    mock.on(GetStatementResultCommand).resolves({ Records: [[{ longValue: 1 }, { longValue: 0 }, { longValue: 1 }, { longValue: 0 }, { longValue: 0 }]] });
     const heartbeat = jest.fn();
 
     await w.load(request(), heartbeat);
@@ -253,7 +249,7 @@ describe('load', () => {
 
   test('the ClientToken is derived from the load: the same across submissions, different for another load, at most 64 chars', async () => {
     const w = warehouse();
-    finishWith('batch-1', w.loadStatements(request()).length, [3, 1, 4]);
+    finishWith('batch-1', w.loadStatements(request()).length, [3, 1, 4, 0, 1]);
     await w.load(request('L1'), () => {});
     await warehouse().load(request('L1'), () => {}); // a retried activity builds a new warehouse
     await w.load(request('L2'), () => {});
@@ -363,7 +359,7 @@ describe('load', () => {
     const n = w.loadStatements(request()).length;
     mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-s' });
     mock.on(DescribeStatementCommand, { Id: 'batch-s' }).resolves({ Id: 'batch-s', Status: 'FINISHED' });
-    mock.on(GetStatementResultCommand, { Id: `batch-s:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    mock.on(GetStatementResultCommand, { Id: `batch-s:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }, { longValue: 0 }, { longValue: 1 }]] });
     storedLayout(currentLayout(), SCHEMA_VERSION);
 
     await w.load(request('L1'), () => {});
@@ -381,7 +377,7 @@ describe('load', () => {
     const n = w.loadStatements(request()).length;
     mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-m' });
     mock.on(DescribeStatementCommand, { Id: 'batch-m' }).resolves({ Id: 'batch-m', Status: 'FINISHED' });
-    mock.on(GetStatementResultCommand, { Id: `batch-m:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    mock.on(GetStatementResultCommand, { Id: `batch-m:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }, { longValue: 0 }, { longValue: 1 }]] });
     storedLayout({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') }, null);
 
     await w.load(request('L1'), () => {});
@@ -401,13 +397,13 @@ describe('load', () => {
     mock.on(DescribeStatementCommand, { Id: 'batch-ddl' }).resolves({ Id: 'batch-ddl', Status: 'FINISHED' });
     mock.on(DescribeStatementCommand, { Id: 'batch-alter' }).resolves({ Id: 'batch-alter', Status: 'FAILED', Error: 'ERROR: column "currency" of relation "fact_sales" already exists' });
     mock.on(DescribeStatementCommand, { Id: 'batch-load' }).resolves({ Id: 'batch-load', Status: 'FINISHED' });
-    mock.on(GetStatementResultCommand, { Id: `batch-load:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }]] });
+    mock.on(GetStatementResultCommand, { Id: `batch-load:${n}` }).resolves({ Records: [[{ longValue: 3 }, { longValue: 0 }, { longValue: 4 }, { longValue: 0 }, { longValue: 1 }]] });
     storedLayout({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') }, null);
     // The second read of the layout finds the other worker's migration.
     mock.on(GetStatementResultCommand, { Id: 'q-columns' }).resolvesOnce(layoutResult({ ...currentLayout(), fact_sales: currentLayout().fact_sales.filter((c) => c !== 'currency') })).resolves(layoutResult(currentLayout()));
     mock.on(GetStatementResultCommand, { Id: 'q-version' }).resolvesOnce(versionResult(null)).resolves(versionResult(SCHEMA_VERSION));
 
-    await expect(w.load(request('L1'), () => {})).resolves.toEqual({ ordersLoaded: 3, ordersKept: 0, linesLoaded: 4 });
+    await expect(w.load(request('L1'), () => {})).resolves.toEqual({ ordersLoaded: 3, ordersKept: 0, linesLoaded: 4, duplicates: 0, rejectedItems: 1 });
     expect(batchInputs().map((i) => i.Sqls![0])).toEqual([schemaStatements()[0], 'ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', w.loadStatements(request('L1'))[0]]);
   });
 

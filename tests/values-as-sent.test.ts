@@ -29,7 +29,7 @@ test('order ids 12345678901234567890 and 12345678901234567891 as JSON numbers ar
     new SourceText('{"order_id": 12345678901234567890, "user_id": 7, "created_at": "2025-10-01T10:00:00Z", "amount": 9999999999999999.99, "items": [{"sku": 1.50, "qty": 1, "price": 9999999999999999.99}]}'),
     new SourceText('{"order_id": 12345678901234567891, "user_id": 7, "created_at": "2025-10-01T10:00:00Z"}'),
   ]);
-  expect(run.transform.counts).toMatchObject({ extracted: 2, duplicates: 0, orders: 2, rejectedOrders: 0, rejectedItems: 0 });
+  expect(run.counts).toMatchObject({ extracted: 2, duplicates: 0, orders: 2, rejectedOrders: 0, rejectedItems: 0 });
   expect(await warehouse.query('SELECT order_id, user_id, CAST(total_amount AS VARCHAR) AS total FROM dim_order ORDER BY order_id')).toEqual([
     { order_id: '12345678901234567890', user_id: '7', total: '9999999999999999.99' },
     { order_id: '12345678901234567891', user_id: '7', total: null },
@@ -69,7 +69,7 @@ test('values over their column are value_too_long (items with their line_number)
     { order_id: 'o4', ...valid, amount: '10000000000000000' },
     { order_id: 'o5', created_at: valid.created_at, note: longNote },
   ]);
-  expect(run.transform.counts).toMatchObject({ orders: 1, lines: 1, rejectedOrders: 4, rejectedItems: 2, rejectedByReason: { value_too_long: 5, missing_user_id: 1 } });
+  expect(run.counts).toMatchObject({ orders: 1, lines: 1, rejectedOrders: 4, rejectedItems: 2, rejectedByReason: { value_too_long: 5, missing_user_id: 1 } });
   const rows = await rejections();
   expect(rows.map((r) => [r.order_id, r.line_number, r.reason])).toEqual([
     ['o5', null, 'missing_user_id'],
@@ -95,7 +95,7 @@ test('a record created in 2099 is quarantined as future_created_at; the watermar
   const future = { order_id: 'o-future', user_id: 'u1', created_at: '2099-01-01T00:00:00Z' };
   const first = await load('L1', [{ order_id: 'o1', user_id: 'u1', created_at: '2025-10-01T10:00:00Z' }, future], { notAfter });
   expect(first.transform.watermark).toBe('2025-10-01T10:00:00Z');
-  expect(first.transform.counts.rejectedByReason).toEqual({ future_created_at: 1 });
+  expect(first.counts.rejectedByReason).toEqual({ future_created_at: 1 });
   expect(await rejections()).toEqual([{ order_id: 'o-future', line_number: null, reason: 'future_created_at', record: JSON.stringify(future) }]);
 
   // The next run extracts from that watermark: the future record comes again (still quarantined), and new orders load.

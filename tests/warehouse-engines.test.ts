@@ -95,7 +95,7 @@ async function stage(loadId: string, records: unknown[], ref: Reference = refere
 }
 
 function loadInto(engine: Engine, { loadId, prepared }: Staged): Promise<LoadOutcome> {
-  const { rejectedByReason: _byReason, ...counts } = prepared.transform.counts;
+  const { counts } = prepared.transform;
   return engine.warehouse.load(
     {
       lake: engine.lake,
@@ -162,8 +162,8 @@ describe('the same staged loads on DuckDB and on PostgreSQL running the Redshift
     const final = await dump(all.duckdb.warehouse);
     expect(await dump(all.postgres.warehouse)).toEqual(final);
 
-    const outcome = (ordersLoaded: number, ordersKept: number, linesLoaded: number) => ({ ordersLoaded, ordersKept, linesLoaded });
-    const expected = [outcome(3, 0, 4), outcome(2, 0, 2), outcome(0, 1, 0), outcome(1, 0, 1), outcome(1, 0, 1), outcome(1, 0, 1)];
+    const outcome = (ordersLoaded: number, ordersKept: number, linesLoaded: number, duplicates = 0, rejectedItems = 0) => ({ ordersLoaded, ordersKept, linesLoaded, duplicates, rejectedItems });
+    const expected = [outcome(3, 0, 4, 1, 1), outcome(2, 0, 2), outcome(0, 1, 0), outcome(1, 0, 1), outcome(1, 0, 1), outcome(1, 0, 1)];
     expect(outcomes).toEqual({ duckdb: expected, postgres: expected });
     const fact = (order_id: string, line_number: string, user_id: string, sku: string, created_at: string, quantity: string, unit_price: string, line_amount: string, currency = 'USD') =>
       ({ order_id, line_number, user_id, sku, created_at, order_date: created_at.slice(0, 10), quantity, unit_price, line_amount, currency });
@@ -212,7 +212,7 @@ describe('the same staged loads on DuckDB and on PostgreSQL running the Redshift
     await loadInto(engine, await stage('R1', [order('o1', '2025-10-01T10:00:00Z', [{ sku: 'A', qty: 1, price: 1 }])]));
     const before = await dump(engine.warehouse);
     const tampered = await stage('R2', [order('o2', '2025-10-02T10:00:00Z', [{ sku: 'A', qty: 1, price: 1 }, { sku: 'B', qty: 1, price: 1 }])]);
-    tampered.prepared.transform.counts.lines += 1;
+    tampered.prepared.transform.counts.versionLines += 1;
     const failure = await loadInto(engine, tampered).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(ReconciliationError);
     expect((failure as Error).message).toContain("staged lines differ from the transform's 3");
@@ -236,7 +236,7 @@ describe('the Redshift de-duplication guard, on PostgreSQL', () => {
       await lake.put(manifests[table], JSON.stringify({ entries: [...manifest.entries, ...manifest.entries] }));
     }
     const doubled = { ...staged, prepared: { ...staged.prepared, stage: { ...staged.prepared.stage, manifests } } };
-    await expect(loadInto(twice, doubled)).resolves.toEqual({ ordersLoaded: 2, ordersKept: 0, linesLoaded: 2 });
+    await expect(loadInto(twice, doubled)).resolves.toEqual({ ordersLoaded: 2, ordersKept: 0, linesLoaded: 2, duplicates: 0, rejectedItems: 0 });
     expect(await dump(twice.warehouse)).toEqual(expected);
   });
 });
@@ -248,7 +248,7 @@ describe('schema changes: a warehouse an older version created', () => {
     const engine = (await engines())[name];
     await engine.exec(`${engine.ddl}\nALTER TABLE fact_sales DROP COLUMN currency;\n${oldFact};`);
 
-    await expect(loadInto(engine, await stage('M1', [order('o1', '2025-10-01T10:00:00Z', [{ sku: 'A', qty: 2, price: 1.5 }])]))).resolves.toEqual({ ordersLoaded: 1, ordersKept: 0, linesLoaded: 1 });
+    await expect(loadInto(engine, await stage('M1', [order('o1', '2025-10-01T10:00:00Z', [{ sku: 'A', qty: 2, price: 1.5 }])]))).resolves.toEqual({ ordersLoaded: 1, ordersKept: 0, linesLoaded: 1, duplicates: 0, rejectedItems: 0 });
 
     const columns = await engine.warehouse.query(STORED_COLUMNS_SQL);
     expect(columns.filter((c) => c.table_name === 'fact_sales').map((c) => c.column_name)).toEqual(columnNames('fact_sales'));
@@ -299,7 +299,7 @@ describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", (
   const request = () => ({
     lake: s3View(lake),
     manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey('DRY-RUN', t)])),
-    bookkeeping: { loadId: "it's-1", pipelineId: 'p', source: 's', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: '2025-10-01T00:00:00Z', untilTs: null, watermark: null, extracted: 0, duplicates: 0, rejectedOrders: 0, rejectedItems: 0, orders: 0, lines: 0 },
+    bookkeeping: { loadId: "it's-1", pipelineId: 'p', source: 's', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: '2025-10-01T00:00:00Z', untilTs: null, watermark: null, extracted: 0, rejectedOrders: 0, versions: 0, versionLines: 0, itemRejections: 0 },
   });
 
   test('every statement of `run --warehouse redshift --dry-run` (schema batch, layout queries, load batch), and the migrations', async () => {
