@@ -6,6 +6,8 @@
 import { JsonNumber } from './json';
 
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+/** `-12`, `12.5`, `0.05`: up to 13 integer digits, so the cents stay below 2^53. */
+const PLAIN_AMOUNT = /^-?(\d{1,13})(?:\.(\d{1,2}))?$/;
 
 /** Largest magnitude a DECIMAL(18,2) holds, in cents. */
 export const MAX_CENTS = 10n ** 18n - 1n;
@@ -18,6 +20,12 @@ const BEYOND_ANY_COLUMN = 10n ** 40n;
  * of 10^36 or more comes back as a magnitude beyond any column, not exactly (its text could have any length).
  */
 export function decimalTextToCents(text: string): bigint | null {
+  // Most amounts are plain, with at most two decimals: exact in a double's integer range, no rounding to do.
+  const plain = PLAIN_AMOUNT.exec(text);
+  if (plain) {
+    const cents = Number(plain[1]) * 100 + (plain[2] === undefined ? 0 : Number(plain[2].padEnd(2, '0')));
+    return BigInt(text[0] === '-' ? -cents : cents);
+  }
   const m = DECIMAL_TEXT.exec(text.trim());
   if (!m) return null;
   const [, sign, intPart, fracPart = '', exp = '0'] = m;

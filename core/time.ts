@@ -15,12 +15,19 @@ function daysInMonth(year: number, month: number): number {
   return [31, isLeapYear(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
 }
 
-/** Milliseconds since the epoch of a UTC date-time. `Date.UTC` alone reads years 0–99 as 1900–1999. */
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil): exact for every year, no Date object. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** Milliseconds since the epoch of a UTC date-time. (`Date.UTC` alone would read years 0–99 as 1900–1999.) */
 function utcMillis(year: number, month: number, day: number, hour = 0, minute = 0, second = 0): number {
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(hour, minute, second, 0);
-  return date.getTime();
+  return ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000;
 }
 
 function isValidDate(year: number, month: number, day: number): boolean {
@@ -35,7 +42,12 @@ function isValidDate(year: number, month: number, day: number): boolean {
 export function parseIsoDateTime(text: string): number | null {
   const m = ISO_DATE_TIME.exec(text);
   if (!m) return null;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
   if (!isValidDate(year, month, day) || hour > 23 || minute > 59 || second > 59) return null;
   let offsetMinutes = 0;
   const zone = m[8];
@@ -45,11 +57,12 @@ export function parseIsoDateTime(text: string): number | null {
     if (oh > 23 || om > 59) return null;
     offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  const micros = Number((m[7] ?? '').slice(0, 6).padEnd(6, '0'));
+  const micros = m[7] === undefined ? 0 : Number(m[7].slice(0, 6).padEnd(6, '0'));
   const epochMs = utcMillis(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
   const total = epochMs * 1000 + micros;
   // Far from 1970 (after 2255, before 1684) a double cannot hold every microsecond: refuse what it would round
-  // (9999-12-31T23:59:59.999999Z would become year 10000, which no TIMESTAMP text can name).
+  // (9999-12-31T23:59:59.999999Z would become year 10000, which no TIMESTAMP text can name). Within ±2^53 it is exact.
+  if (Math.abs(total) <= Number.MAX_SAFE_INTEGER) return total;
   return BigInt(epochMs) * 1000n + BigInt(micros) === BigInt(total) ? total : null;
 }
 

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { decimal, duration, instant, integer, loadEnvConfig, parseFlag } from '../client/config';
 import { pipelineIdOf, pipelineInput } from '../client/pipeline-options';
+import { createStagingTableSql } from '../core/schema';
 import { ROOT } from './support/temporal';
 
 describe('environment configuration', () => {
@@ -121,7 +122,8 @@ test('run --warehouse redshift --dry-run prints the statements of one load, touc
   expect(out.stdout).toContain(
     "COPY stg_fact_sales FROM 's3://acme-lake/orders/staged/DRY-RUN/fact_sales.manifest' IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS PARQUET MANIFEST;",
   );
-  expect(out.stdout).toContain('CREATE TEMP TABLE stg_dim_order (LIKE dim_order);');
+  expect(out.stdout).toContain(`${createStagingTableSql('dim_order', 'stg_dim_order')};`);
+  expect(out.stdout).toContain('  stream_position BIGINT NOT NULL\n)\nDISTSTYLE KEY\nDISTKEY (order_id)');
   expect(out.stdout).toContain('CREATE TABLE IF NOT EXISTS fact_sales (');
   expect(out.stdout.match(/^COPY /gm)).toHaveLength(5);
 });

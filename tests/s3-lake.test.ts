@@ -66,11 +66,19 @@ test('a run with an S3 lake stages raw pages, tables and Parquet there and loads
   const loadId = keys.find((k) => k.startsWith('raw/'))!.split('/')[1];
   expect(keys.filter((k) => k.startsWith(`raw/${loadId}/`))).toHaveLength(4); // 1,000 records, 250 a page
   expect(keys.filter((k) => k.startsWith(`staged/${loadId}/`)).sort()).toEqual(
-    ['dim_order', 'dim_product', 'dim_user', 'fact_sales', 'rejected_records'].flatMap((t) => [`staged/${loadId}/${t}.manifest`, `staged/${loadId}/${t}/part-000001.parquet`]).sort(),
+    [
+      ...['dim_order', 'dim_product', 'dim_user', 'fact_sales', 'rejected_records'].map((t) => `staged/${loadId}/${t}.manifest`),
+      // The transform's parts (one chunk: a part per table) and the stage's reference rows of the dimensions.
+      `staged/${loadId}/dim_order/p0000-000001.parquet`,
+      `staged/${loadId}/fact_sales/p0000-000002.parquet`,
+      `staged/${loadId}/rejected_records/p0000-000003.parquet`,
+      `staged/${loadId}/dim_user/reference.parquet`,
+      `staged/${loadId}/dim_product/reference.parquet`,
+    ].sort(),
   );
   const manifest = JSON.parse((await openLake(`s3://${BUCKET}/orders`, s3Env()).get(`staged/${loadId}/fact_sales.manifest`)).toString());
   expect(manifest.entries).toEqual([
-    { url: `s3://${BUCKET}/orders/staged/${loadId}/fact_sales/part-000001.parquet`, mandatory: true, meta: { content_length: expect.any(Number) } },
+    { url: `s3://${BUCKET}/orders/staged/${loadId}/fact_sales/p0000-000002.parquet`, mandatory: true, meta: { content_length: expect.any(Number) } },
   ]);
   expect(manifest.entries[0].meta.content_length).toBe(
     (await openLake(`s3://${BUCKET}/orders`, s3Env()).list(`staged/${loadId}/fact_sales/`))[0].size,

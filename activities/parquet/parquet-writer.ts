@@ -7,7 +7,8 @@ import type { ColumnType } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import type { StagedPart } from '../../core/lake-layout';
 import type { Lake } from '../lake';
-import { Dictionary, type ColumnBuffer, type TableBuffer } from './table-buffer';
+import type * as aq from 'arquero';
+import { nullsColumn, type ColumnBuffer, type Dictionary, type TableBuffer } from './table-buffer';
 
 /**
  * Writes a chunk's typed columns as one Parquet part per table, through DuckDB: the columns are copied into it a
@@ -31,16 +32,15 @@ const TRANSFER: Record<ColumnType, { type: DuckDBType; bytes: number; decode: (c
   boolean: { type: BOOLEAN, bytes: 1, decode: (c) => c },
 };
 
-const isText = (buffer: ColumnBuffer) => buffer.dictionary !== undefined;
-
-/** Copies rows [start, start + count) of each column into one data chunk. */
-function dataChunk(table: TableBuffer, start: number, count: number): DuckDBDataChunk {
-  const chunk = DuckDBDataChunk.create(table.columns.map((c) => TRANSFER[c.column.type].type), count);
-  table.columns.forEach((buffer, index) => {
+/** Copies rows [start, start + count) of each staged column of `rows` into one data chunk. */
+function dataChunk(buffer: TableBuffer, rows: aq.ColumnTable, start: number, count: number): DuckDBDataChunk {
+  const chunk = DuckDBDataChunk.create(buffer.columns.map((c) => TRANSFER[c.column.type].type), count);
+  buffer.columns.forEach(({ column }, index) => {
     const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
-    const { bytes } = TRANSFER[buffer.column.type];
-    duckdb.copy_data_to_vector(vector, 0, buffer.data.buffer as ArrayBuffer, buffer.data.byteOffset + start * bytes, count * bytes);
-    const nulls = buffer.nulls.subarray(start, start + count);
+    const { bytes } = TRANSFER[column.type];
+    const values = rows.column(column.name) as unknown as ColumnBuffer['data'];
+    duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset + start * bytes, count * bytes);
+    const nulls = (rows.column(nullsColumn(column.name)) as unknown as Uint8Array).subarray(start, start + count);
     if (nulls.includes(1)) {
       // DuckDB's validity mask: a bit per row, set when the row holds a value.
       const validity = new Uint8Array(Math.ceil(count / 64) * 8).fill(0xff);
@@ -54,9 +54,10 @@ function dataChunk(table: TableBuffer, start: number, count: number): DuckDBData
   return chunk;
 }
 
-async function appendRows(connection: DuckDBConnection, name: string, table: TableBuffer): Promise<void> {
+async function appendRows(connection: DuckDBConnection, name: string, buffer: TableBuffer): Promise<void> {
+  const rows = buffer.toTable();
   const appender = await connection.createAppender(name);
-  for (let start = 0; start < table.rows; start += VECTOR_SIZE) appender.appendDataChunk(dataChunk(table, start, Math.min(VECTOR_SIZE, table.rows - start)));
+  for (let start = 0; start < buffer.rows; start += VECTOR_SIZE) appender.appendDataChunk(dataChunk(buffer, rows, start, Math.min(VECTOR_SIZE, buffer.rows - start)));
   appender.closeSync();
 }
 
@@ -81,7 +82,7 @@ function partSelect(table: TableBuffer): string {
   const joins: string[] = [];
   const columns = table.columns.map((buffer, index) => {
     const { name, type } = buffer.column;
-    if (!isText(buffer)) return `${TRANSFER[type].decode(`b.c${index}`)} AS ${name}`;
+    if (!buffer.dictionary) return `${TRANSFER[type].decode(`b.c${index}`)} AS ${name}`;
     joins.push(`LEFT JOIN d${index} ON d${index}.code = b.c${index}`);
     return `d${index}.value AS ${name}`;
   });
@@ -94,7 +95,7 @@ export class ParquetPartWriter {
 
   static async open(): Promise<ParquetPartWriter> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-parts-'));
-    const instance = await DuckDBInstance.create(':memory:', { memory_limit: '512MB', temp_directory: work });
+    const instance = await DuckDBInstance.create(':memory:', { memory_limit: '256MB', temp_directory: work });
     const connection = await instance.connect();
     // TIMESTAMP → TIMESTAMPTZ casts use the session time zone, which DuckDB takes from the machine: pin it to UTC.
     await connection.run("SET TimeZone = 'UTC'");

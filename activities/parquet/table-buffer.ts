@@ -1,3 +1,4 @@
+import * as aq from 'arquero';
 import { stagedColumns, type Column, type ColumnType, type TableName } from '../../core/schema';
 
 /**
@@ -13,14 +14,20 @@ export type Value = string | number | bigint | boolean | null;
 export class Dictionary {
   private readonly codes = new Map<string, number>();
   readonly values: string[] = [];
+  // An order's lines repeat its texts row after row: the last one is looked up without the map.
+  private lastValue: string | undefined;
+  private lastCode = 0;
 
   code(value: string): number {
+    if (value === this.lastValue) return this.lastCode;
     let code = this.codes.get(value);
     if (code === undefined) {
       code = this.values.length;
       this.codes.set(value, code);
       this.values.push(value);
     }
+    this.lastValue = value;
+    this.lastCode = code;
     return code;
   }
 }
@@ -85,4 +92,20 @@ export class TableBuffer {
     const row = this.rows++;
     for (let i = 0; i < this.columns.length; i++) this.columns[i].put(row, values[i]);
   }
+
+  /**
+   * The rows as an arquero table over the same typed arrays (no copy): a column per staged column, in order, and
+   * its NULL flags as `<column>:null`. Texts are their dictionary codes (see `columns[i].dictionary`).
+   */
+  toTable(): aq.ColumnTable {
+    const data: Record<string, Data> = {};
+    for (const { column, data: values, nulls } of this.columns) {
+      data[column.name] = values.subarray(0, this.rows);
+      data[nullsColumn(column.name)] = nulls.subarray(0, this.rows);
+    }
+    return aq.table(data);
+  }
 }
+
+/** The name of a column's NULL flags in `toTable()`. */
+export const nullsColumn = (name: string): string => `${name}:null`;

@@ -1,6 +1,6 @@
 /**
  * The data rules of the contract (§4), one named function each, applied in the contract's order. They are
- * pure: the transform streams records through them and arquero assembles the tables.
+ * pure: the transform streams records through them into typed columns, which arquero holds as each chunk's tables.
  */
 import { JsonNumber } from '../../core/json';
 import { maxBytes, type TableName } from '../../core/schema';

@@ -157,15 +157,22 @@ export async function transformOrders(
     chunk.rejections.append([input.loadId, id, lineNumber, reason, recordColumnText(text), rejectedAt, position]);
   };
 
+  // A chunk is written while the next one is parsed: DuckDB works on its own threads, the rules on this one.
+  let writing: Promise<void> = Promise.resolve();
   const flush = async (nextPage: number) => {
-    const tables: [TableName, TableBuffer][] = [['dim_order', chunk.orders], ['fact_sales', chunk.lines], ['rejected_records', chunk.rejections]];
-    for (const [table, buffer] of tables) {
-      if (buffer.rows === 0) continue;
-      result.parts.push(await writer.write(buffer, stagedPartKey(input.loadId, table, input.partition, result.parts.length + 1), lake));
-    }
+    await writing;
+    const full = chunk;
+    const chunkWatermark = watermark;
     chunk = new ChunkTables(input.chunkRows);
-    result.watermark = watermark === null ? null : formatIso(watermark);
-    heartbeat({ nextPage, result });
+    writing = (async () => {
+      const tables: [TableName, TableBuffer][] = [['dim_order', full.orders], ['fact_sales', full.lines], ['rejected_records', full.rejections]];
+      for (const [table, buffer] of tables) {
+        if (buffer.rows === 0) continue;
+        result.parts.push(await writer.write(buffer, stagedPartKey(input.loadId, table, input.partition, result.parts.length + 1), lake));
+      }
+      result.watermark = chunkWatermark === null ? null : formatIso(chunkWatermark);
+      heartbeat({ nextPage, result });
+    })();
   };
 
   try {
@@ -193,8 +200,9 @@ export async function transformOrders(
       // Verbatim pages are contiguous bytes of the source; encoded pages count records.
       offset += raw.verbatim ? body.length : pageLineCount(body);
     }
-    if (raw.pages === 0) result.watermark = null;
+    await writing;
   } finally {
+    await writing.catch(() => undefined); // its failure is the one thrown above
     await writer.close();
   }
   return result;

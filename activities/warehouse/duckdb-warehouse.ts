@@ -64,6 +64,9 @@ const HELD_ELSEWHERE = 'Could not set lock on file';
  */
 const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or directory|Is a directory|Not a directory/;
 
+/** A load's working memory: beyond it DuckDB spills to disk, so a worker's memory stays flat in the load's size. */
+const LOAD_MEMORY_LIMIT = '512MB';
+
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
 
@@ -103,7 +106,7 @@ export class DuckDbWarehouse implements Warehouse {
     const giveUpAt = opts.readOnly ? Date.now() + QUERY_WAIT_MS : Infinity;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await DuckDBInstance.create(this.file, opts.readOnly ? { access_mode: 'READ_ONLY' } : {});
+        return await DuckDBInstance.create(this.file, opts.readOnly ? { access_mode: 'READ_ONLY' } : { memory_limit: LOAD_MEMORY_LIMIT });
       } catch (err) {
         const message = String((err as { message?: unknown } | null)?.message);
         if (CANNOT_OPEN.test(message)) throw new WarehouseAccessError(`${this.name} cannot be opened: ${message}`);
