@@ -41,7 +41,7 @@ function stageDetail(progress: PipelineProgress, detail: unknown): string | unde
   switch (progress.stage) {
     case 'partitions': {
       const { total = 0, done = 0, running = 0 } = progress.partitions ?? {};
-      return `${done} of ${total} partitions done, ${running} running, ${progress.pages ?? 0} pages read`;
+      return `${done} of ${total} done, ${running} running, ${progress.pages ?? 0} pages read`;
     }
     case 'stage':
       return detail === undefined ? undefined : `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
