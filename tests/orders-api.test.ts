@@ -190,8 +190,8 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
     expect(resumed.pages).toBe(5);
     expect(resumed.records).toBe(9);
     expect(api.stats.get(200)! - served!).toBe(2); // pages 4 and 5 only
-    expect((await lake.list('raw/L2/')).map((o) => o.key)).toEqual(['raw/L2/page-000004.jsonl', 'raw/L2/page-000005.jsonl']);
-    expect((await lake.get('raw/L2/page-000005.jsonl')).toString()).toBe((await lake.get('raw/L1/page-000005.jsonl')).toString());
+    expect((await lake.list('raw/L2/')).map((o) => o.key)).toEqual(['raw/L2/p0000/page-000004.jsonl', 'raw/L2/p0000/page-000005.jsonl']);
+    expect((await lake.get('raw/L2/p0000/page-000005.jsonl')).toString()).toBe((await lake.get('raw/L1/p0000/page-000005.jsonl')).toString());
   } finally {
     await api.close();
   }
