@@ -10,7 +10,7 @@ import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, 
 import { startDevServer } from './dev/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
-import { pipelineInput, type PipelineFlags } from './client/pipeline-options';
+import { localLakeWarning, pipelineInput, type PipelineFlags } from './client/pipeline-options';
 import { preflight } from './client/preflight';
 import { runReport } from './client/report';
 import { formatRunSummary, runAndWait } from './client/run';
@@ -19,6 +19,7 @@ import { pipelineStatus } from './client/status';
 import { openTemporal } from './client/temporal';
 import { logToFile } from './core/logger';
 import { redactUrls } from './core/redact';
+import { DEFAULT_WORKER_CONCURRENCY } from './workflows/types';
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -31,6 +32,8 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option('--lake <dir|s3://bucket/prefix>', 'where raw, transformed and staged files go (default: ./data/lake)')
     .option('--lookback <duration>', 'start incremental runs this long before the watermark, for late arrivals (e.g. 1h)')
     .option('--page-size <n>', 'records per API page (1-1000, default 500)')
+    .option('--partitions <n>', 'split each run into N partitions that any worker may take (default: a file one per 32 MiB, an API 1)')
+    .option('--parallelism <n>', 'how many partitions of a run are extracted and transformed at once (default 4)')
     .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)');
   if (withWindow) {
     command
@@ -62,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
         const { printDryRun } = await import('./client/dry-run');
         return printDryRun(input);
       }
-      for (const warning of await preflight(input)) progressLine(`warning: ${warning}`);
+      for (const warning of [...(await preflight(input)), ...localLakeWarning(input, cfg)]) progressLine(`warning: ${warning}`);
       // The in-process worker's logs (its retries, stacks, task tokens) would bury the progress and the one-line
       // outcome: they go to a file of the data dir instead.
       if (!cfg.TEMPORAL_ADDRESS) logToFile((workerLog = path.resolve(cfg.ORDERS_ETL_DATA_DIR, 'orders-etl.log')));
@@ -113,9 +116,11 @@ async function main(argv: string[]): Promise<void> {
   program
     .command('worker')
     .description('run a worker on the task queue against TEMPORAL_ADDRESS (default localhost:7233)')
-    .action(async () => {
+    .option('--concurrency <n>', 'activities (partitions\' extracts and transforms, loads) this worker runs at once', String(DEFAULT_WORKER_CONCURRENCY))
+    .action(async (flags: { concurrency: string }) => {
+      const concurrency = parseFlag('--concurrency', flags.concurrency, integer(1, 256));
       const { runWorkerProcess } = await import('./client/worker-process');
-      await runWorkerProcess(loadWorkerConfig());
+      await runWorkerProcess(loadWorkerConfig(), concurrency);
     });
 
   program

@@ -7,6 +7,7 @@ import { createLakes } from './activities/lake';
 import { createWarehouses } from './activities/warehouse';
 import { loadWorkerConfig } from './client/config';
 import { createTemporalLogger, logger } from './core/logger';
+import { DEFAULT_WORKER_CONCURRENCY } from './workflows/types';
 
 export interface WorkerOptions {
   /** Temporal frontend, host:port. */
@@ -17,6 +18,8 @@ export interface WorkerOptions {
   workflowBundlePath?: string;
   /** Bind address of the Temporal Runtime's Prometheus exporter (e.g. 127.0.0.1:9465); none when absent. */
   sdkMetricsAddress?: string;
+  /** Activities this worker runs at once (`worker --concurrency`); default DEFAULT_WORKER_CONCURRENCY. */
+  concurrency?: number;
   /** The activities' configuration; default: validated from `env` (default process.env) now, once. */
   config?: ActivityConfig;
   env?: NodeJS.ProcessEnv;
@@ -71,8 +74,7 @@ export async function createWorker(options: WorkerOptions): Promise<PipelineWork
     taskQueue: options.taskQueue,
     ...workflowSource(options.workflowBundlePath),
     activities: createActivities({ client, namespace, config, lakes: createLakes(config.s3), warehouses: createWarehouses(config.redshift) }),
-    // The heaviest activities hold a chunk in memory; a few at a time keeps a 2-core worker responsive.
-    maxConcurrentActivityTaskExecutions: 4,
+    maxConcurrentActivityTaskExecutions: options.concurrency ?? DEFAULT_WORKER_CONCURRENCY,
     ...(options.inProcess ? { maxHeartbeatThrottleInterval: '2s' } : {}),
   });
   return {

@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { TransientSourceError } from '../core/errors';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
+import { planPartitions, type PartitionPlan, type PlanInput } from './extract/partitions';
 import type { SourceMark } from './extract/source-mark';
 import type { Lakes, S3Settings } from './lake';
 import { stageLoad, type StageInput, type StageResult } from './stage/stage';
@@ -69,6 +70,11 @@ export function createActivities(deps: ActivityDeps) {
         if (++seen >= 100) break; // list is newest first; each run's watermark already includes its predecessors'
       }
       return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null };
+    },
+
+    /** The run's partitions, with record boundaries found in the file (or time slices of an API's window). */
+    async planPartitions(input: PlanInput): Promise<PartitionPlan> {
+      return planPartitions(input);
     },
 
     /** One call of the extract: it resumes from its last heartbeat (a retry) or from where an earlier call stopped. */

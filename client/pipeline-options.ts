@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../core/errors';
 import { isUrl } from '../activities/extract/extract';
+import { MAX_PARTITIONS } from '../activities/extract/partitions';
 import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
 import { openWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
@@ -20,6 +21,8 @@ export interface PipelineFlags {
   lookback?: string;
   pageSize?: string;
   futureTolerance?: string;
+  partitions?: string;
+  parallelism?: string;
 }
 
 export function bundledSample(): { source: string; users: string; products: string } {
@@ -74,6 +77,8 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
   const futureToleranceSeconds =
     flags.futureTolerance !== undefined ? parseFlag('--future-tolerance', flags.futureTolerance, duration) : config.ORDERS_ETL_FUTURE_TOLERANCE;
   const pageSize = flags.pageSize !== undefined ? parseFlag('--page-size', flags.pageSize, integer(1, 1000)) : config.ORDERS_ETL_PAGE_SIZE;
+  const partitions = flags.partitions === undefined ? undefined : parseFlag('--partitions', flags.partitions, integer(1, MAX_PARTITIONS));
+  const parallelism = flags.parallelism === undefined ? undefined : parseFlag('--parallelism', flags.parallelism, integer(1, MAX_PARTITIONS));
   const sinceMicros = flags.since === undefined ? undefined : parseFlag('--since', flags.since, instant);
   const untilMicros = flags.until === undefined ? undefined : parseFlag('--until', flags.until, instant);
   if (sinceMicros !== undefined && untilMicros !== undefined && sinceMicros >= untilMicros) throw new InvalidInputError('--since must be before --until');
@@ -89,5 +94,19 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
     lookbackSeconds,
     pageSize,
     futureToleranceSeconds,
+    partitions,
+    parallelism,
   };
+}
+
+/**
+ * Workers on other machines cannot see a local lake: a partition extracted there would be missing where it is
+ * transformed. With an external Temporal server (where other workers may poll the queue), say so.
+ */
+export function localLakeWarning(input: PipelineInput, config: EnvConfig): string[] {
+  if (!config.TEMPORAL_ADDRESS || input.lake.startsWith('s3://')) return [];
+  return [
+    `the lake ${input.lake} is a local directory: every worker on task queue ${config.TEMPORAL_TASK_QUEUE} must run on this machine ` +
+      '(or see this directory at the same path); workers on other machines need an s3:// lake',
+  ];
 }

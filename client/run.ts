@@ -24,8 +24,10 @@ export interface PendingActivity {
   lastFailure?: string;
 }
 
+/** Of the running activities (a run's partitions run several at once), the one most in trouble: the highest attempt. */
 async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promise<PendingActivity> {
-  const pending = (await handle.describe()).raw.pendingActivities?.[0];
+  const pendings = (await handle.describe()).raw.pendingActivities ?? [];
+  const pending = pendings.reduce<(typeof pendings)[number] | undefined>((worst, p) => ((p.attempt ?? 1) > (worst?.attempt ?? 0) ? p : worst), undefined);
   const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
   return {
     detail: payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
@@ -34,26 +36,21 @@ async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promis
   };
 }
 
-/** A stage's progress in its own units, from its activity's heartbeat: pages read, pages transformed, tables written, load step. */
+/** A stage's progress in its own units: partitions done and pages read, tables written, the load's step. */
 function stageDetail(progress: PipelineProgress, detail: unknown): string | undefined {
-  if (detail === undefined) return undefined;
   switch (progress.stage) {
-    case 'extract': {
-      const { pages = 0, records = 0 } = detail as { pages?: number; records?: number };
-      return `${pages} pages, ${records} records`;
-    }
-    case 'transform': {
-      const { pass, page } = detail as { pass: number; page: number };
-      return `pass ${pass} of 2, page ${page} of ${progress.pages ?? '?'}`;
+    case 'partitions': {
+      const { total = 0, done = 0, running = 0 } = progress.partitions ?? {};
+      return `${done} of ${total} done, ${running} running, ${progress.pages ?? 0} pages read`;
     }
     case 'stage':
-      return `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
+      return detail === undefined ? undefined : `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
     default:
-      return String(detail); // the load's step, as its warehouse names it
+      return detail === undefined ? undefined : String(detail); // the load's step, as its warehouse names it
   }
 }
 
-const ACTIVITY_STAGES: PipelineProgress['stage'][] = ['extract', 'transform', 'stage', 'load'];
+const ACTIVITY_STAGES: PipelineProgress['stage'][] = ['partitions', 'stage', 'load'];
 
 /** The run's progress as one line: its stage (from its query) and, in an activity's stage, that activity's progress. */
 export function progressText(progress: PipelineProgress, activity?: PendingActivity): string {
@@ -67,9 +64,14 @@ export function progressText(progress: PipelineProgress, activity?: PendingActiv
   return activity.attempt > 1 ? `${line} (attempt ${activity.attempt}: ${activity.lastFailure ?? ''})` : line;
 }
 
-async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<string> {
+async function progressOf(handle: WorkflowHandle<typeof ordersEtl>): Promise<{ progress: PipelineProgress; line: string }> {
   const progress = await handle.query(progressQuery);
-  return progressText(progress, ACTIVITY_STAGES.includes(progress.stage) ? await pendingActivity(handle) : undefined);
+  return { progress, line: progressText(progress, ACTIVITY_STAGES.includes(progress.stage) ? await pendingActivity(handle) : undefined) };
+}
+
+/** What the run's plan chose, said once: how many partitions, why, and how many run at once. */
+export function planText({ total, chosen, parallelism }: NonNullable<PipelineProgress['partitions']>): string {
+  return `partitions: ${chosen}; ${Math.min(total, parallelism)} at a time`;
 }
 
 /**
@@ -81,11 +83,15 @@ function watchProgress(handle: WorkflowHandle<typeof ordersEtl>): { stop(): Prom
   let request = new AbortController();
   const watching = (async () => {
     let last = '';
+    let planned = false;
     while (!stopped.signal.aborted) {
       request = new AbortController();
       try {
-        const line = await handle.client.connection.withAbortSignal(request.signal, () => progressOf(handle));
-        if (line !== last && !stopped.signal.aborted) progressLine((last = line));
+        const { progress, line } = await handle.client.connection.withAbortSignal(request.signal, () => progressOf(handle));
+        if (stopped.signal.aborted) break;
+        if (progress.partitions && !planned) progressLine(planText(progress.partitions));
+        planned ||= progress.partitions !== undefined;
+        if (line !== last) progressLine((last = line));
       } catch {
         // The run may not have started its first task yet; the next tick asks again.
       }

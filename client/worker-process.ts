@@ -5,7 +5,7 @@ import type { WorkerConfig } from './config';
 import { freePort } from '../dev/dev-server';
 
 /** `orders-etl worker`: polls the task queue until SIGINT/SIGTERM, then drains and exits. */
-export async function runWorkerProcess(config: WorkerConfig): Promise<void> {
+export async function runWorkerProcess(config: WorkerConfig, concurrency?: number): Promise<void> {
   const address = config.TEMPORAL_ADDRESS ?? 'localhost:7233';
   let metrics: { url: string; close(): Promise<void> } | undefined;
   let sdkMetricsAddress: string | undefined;
@@ -21,8 +21,9 @@ export async function runWorkerProcess(config: WorkerConfig): Promise<void> {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sdkMetricsAddress,
     config: config.activities,
+    concurrency,
   });
-  logger.info({ address, taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker polling');
+  logger.info({ address, taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, concurrency }, 'worker polling');
   await worker.run(); // the SDK shuts down gracefully on SIGINT/SIGTERM
   await close();
   await metrics?.close();

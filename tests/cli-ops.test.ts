@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startOrdersApi, type OrdersApiServer } from '../dev/orders-api-server';
 import { formatTable } from '../client/output';
-import { progressText } from '../client/run';
+import { planText, progressText } from '../client/run';
 import { baseEnv, cli, noStack, oneJson, type Exit } from './support/cli-process';
 import { ROOT, startTestWorker, temporalAddress, testClient, type RunningWorker } from './support/temporal';
 
@@ -116,9 +116,10 @@ test("a failed embedded run prints one line, its worker's logs go to the data di
 test('progress lines speak in each stage’s units, and name the load a waiting run waits for', () => {
   const base = { loadId: 'L2', since: null, pages: 4 };
   const at = (detail: unknown, attempt = 1, lastFailure?: string) => ({ detail, attempt, lastFailure });
-  expect(progressText({ ...base, stage: 'extract' }, at({ pages: 3, records: 1500, bytes: 9, cursor: 'c', done: false }))).toBe('extract: 3 pages, 1500 records');
-  expect(progressText({ ...base, stage: 'extract' }, at({ pages: 1, records: 500 }, 3, 'GET …: HTTP 503'))).toBe('extract: 1 pages, 500 records (attempt 3: GET …: HTTP 503)');
-  expect(progressText({ ...base, stage: 'transform', extracted: 2000 }, at({ pass: 2, page: 3 }))).toBe('transform: pass 2 of 2, page 3 of 4');
+  const partitions = { total: 7, done: 2, running: 3, chosen: '7 byte ranges of the JSONL file (asked for 7)', parallelism: 3 };
+  expect(progressText({ ...base, stage: 'partitions', partitions }, at({ pages: 3, records: 1500, bytes: 9, cursor: 'c', done: false }))).toBe('partitions: 2 of 7 done, 3 running, 4 pages read');
+  expect(progressText({ ...base, stage: 'partitions', partitions }, at({ pages: 1, records: 500 }, 3, 'GET …: HTTP 503'))).toBe('partitions: 2 of 7 done, 3 running, 4 pages read (attempt 3: GET …: HTTP 503)');
+  expect(planText(partitions)).toBe('partitions: 7 byte ranges of the JSONL file (asked for 7); 3 at a time');
   expect(progressText({ ...base, stage: 'stage' }, at('fact_sales'))).toBe('stage: writing fact_sales (table 4 of 5)');
   expect(progressText({ ...base, stage: 'load' }, at('merging'))).toBe('load: merging');
   expect(progressText({ ...base, stage: 'load' }, at(undefined))).toBe('load');
@@ -140,9 +141,9 @@ test('a real run reports every stage in its own units, never "N records extracte
   });
   expect(exit.code).toBe(0);
   const progress = lines(exit).slice(2); // after "started an embedded …" and "started <workflowId> …"
-  const forms = [/^starting$/, /^extract(: \d+ pages, \d+ records)?$/, /^transform(: pass [12] of 2, page \d+ of 60)?$/, /^stage(: writing \w+ \(table [1-5] of 5\))?$/, /^load(: .+)?$/, /^done$/];
+  const forms = [/^starting$/, /^plan$/, /^partitions: 1 byte ranges of the JSONL file \(by size: one per 32 MiB of \d+ bytes\); 1 at a time$/, /^partitions(: [01] of 1 done, [01] running, \d+ pages read)?$/, /^stage(: writing \w+ \(table [1-5] of 5\))?$/, /^load(: .+)?$/, /^done$/];
   expect(progress.filter((line) => !forms.some((form) => form.test(line.replace(/^orders-etl: /, ''))))).toEqual([]);
-  expect(progress.filter((line) => /^orders-etl: (transform|stage|load)/.test(line))).not.toEqual([]);
+  expect(progress.filter((line) => /^orders-etl: (partitions|stage|load)/.test(line))).not.toEqual([]);
 });
 
 test('schedule trigger prints the run it started', async () => {

@@ -183,15 +183,15 @@ test('the extract resumes from its heartbeated cursor: it fetches and writes onl
   try {
     const input = { loadId: 'L1', source: api.url, pageSize: 2, requestTimeoutMs: 5_000 };
     const full = await extractOrders(input, lake, (p) => beats.push(p));
-    expect(full).toEqual({ rawPrefix: 'raw/L1/', pages: 5, records: 9, bytes: expect.any(Number), cursor: null, done: true });
+    expect(full).toEqual({ rawPrefix: 'raw/L1/p0000/', verbatim: false, base: 0, pages: 5, records: 9, bytes: expect.any(Number), cursor: null, done: true });
     const served = api.stats.get(200);
 
     const resumed = await extractOrders({ ...input, loadId: 'L2' }, lake, () => undefined, { resumeFrom: beats[2] });
     expect(resumed.pages).toBe(5);
     expect(resumed.records).toBe(9);
     expect(api.stats.get(200)! - served!).toBe(2); // pages 4 and 5 only
-    expect((await lake.list('raw/L2/')).map((o) => o.key)).toEqual(['raw/L2/page-000004.jsonl', 'raw/L2/page-000005.jsonl']);
-    expect((await lake.get('raw/L2/page-000005.jsonl')).toString()).toBe((await lake.get('raw/L1/page-000005.jsonl')).toString());
+    expect((await lake.list('raw/L2/')).map((o) => o.key)).toEqual(['raw/L2/p0000/page-000004.jsonl', 'raw/L2/p0000/page-000005.jsonl']);
+    expect((await lake.get('raw/L2/p0000/page-000005.jsonl')).toString()).toBe((await lake.get('raw/L1/p0000/page-000005.jsonl')).toString());
   } finally {
     await api.close();
   }
@@ -206,7 +206,7 @@ test('the raw zone holds each record exactly as the API sent it: no number goes 
   const lake = new LocalLake(path.join(dir, 'lake'));
   try {
     await extractOrders({ loadId: 'exact', source: `http://127.0.0.1:${port}`, pageSize: 10, requestTimeoutMs: 5_000 }, lake, () => undefined);
-    const lines = (await lake.get('raw/exact/page-000001.jsonl')).toString('utf8').split('\n').filter((l) => l !== '');
+    const lines = (await lake.get('raw/exact/p0000/page-000001.jsonl')).toString('utf8').split('\n').filter((l) => l !== '');
     expect(lines.map(decodeRawLine)).toEqual(records);
   } finally {
     server.close();

@@ -1,10 +1,10 @@
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { extractOrders, type ExtractInput } from '../activities/extract/extract';
-import { fileStore } from '../activities/extract/orders-store';
+import { extractOrders, type ExtractInput, type ExtractResult } from '../activities/extract/extract';
 import { decodeRawLine } from '../core/json';
-import { rawPrefix } from '../core/lake-layout';
+import { inWindow } from '../core/window';
+import { fileStore } from '../activities/extract/orders-store';
 import { markFile, newFrom } from '../activities/extract/source-mark';
 import { LocalLake } from '../activities/lake/local-lake';
 
@@ -22,15 +22,36 @@ function write(text: string, ext = 'jsonl'): string {
 const DATED = '{"order_id":"a","created_at":"2025-10-01T00:00:00Z"}';
 const UNDATED = '{"order_id":"b"}';
 
-/** The records of a load's raw pages, decoded. */
+/**
+ * The records a load takes: a JSON array's encoded pages, decoded; a JSONL file's verbatim pages' lines, in the
+ * window the transform applies to them (a record's position is its byte offset in the file).
+ */
 async function rawRecords(loadId: string): Promise<string[]> {
-  const pages = await lake.list(rawPrefix(loadId));
-  const texts = await Promise.all(pages.map(async (p) => (await lake.get(p.key)).toString('utf8')));
-  return texts.flatMap((t) => t.split('\n').filter((l) => l !== '').map(decodeRawLine));
+  const result = extracted.get(loadId)!;
+  const bytes = Buffer.concat(await Promise.all((await lake.list(result.rawPrefix)).map((p) => lake.get(p.key))));
+  if (!result.verbatim) return bytes.toString('utf8').split('\n').filter((l) => l !== '').map(decodeRawLine);
+  const records: string[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(0x0a, start) === -1 ? bytes.length : bytes.indexOf(0x0a, start);
+    const text = bytes.toString('utf8', start, end).trim();
+    let record: unknown;
+    try {
+      record = JSON.parse(text);
+    } catch {
+      record = text;
+    }
+    if (text !== '' && inWindow(record, result.base + start, result.window!)) records.push(text);
+    start = end + 1;
+  }
+  return records;
 }
 
+const extracted = new Map<string, ExtractResult>();
+
 async function extract(input: Partial<ExtractInput> & { loadId: string; source: string }) {
-  return extractOrders({ pageSize: 2, requestTimeoutMs: 1_000, ...input }, lake, () => undefined);
+  const result = await extractOrders({ pageSize: 2, requestTimeoutMs: 1_000, ...input }, lake, () => undefined);
+  extracted.set(input.loadId, result);
+  return result;
 }
 
 test('newFrom: an appended file keeps its mark; a truncated, rewritten or unmarked one is new from byte 0', () => {
@@ -73,7 +94,7 @@ test('a windowed extract takes the undated records after the mark, across pages,
   appendFileSync(file, `  not json  \n${DATED}\n${UNDATED.replace('b', 'c')}\n`);
   const second = await extract({ loadId: 'w2', source: file, since: '2025-01-01T00:00:00Z', sourceMark: first.sourceMark });
   expect(await rawRecords('w2')).toEqual([DATED, 'not json', DATED, '{"order_id":"c"}']);
-  expect(second).toMatchObject({ pages: 2, records: 4, done: true, undatedFrom: first.sourceMark!.offset });
+  expect(second).toMatchObject({ pages: 1, records: 5, verbatim: true, done: true, undatedFrom: first.sourceMark!.offset });
   // Unwindowed, everything is taken, whatever the mark.
   await extract({ loadId: 'w3', source: file, sourceMark: second.sourceMark });
   expect(await rawRecords('w3')).toEqual([DATED, UNDATED, 'not json', DATED, '{"order_id":"c"}']);

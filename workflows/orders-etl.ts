@@ -15,10 +15,14 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
+import type { Partition } from '../activities/extract/partitions';
+import type { TransformResult } from '../activities/transform/transform';
+import { sumStagedCounts } from '../core/load-counts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { formatIso, parseIsoDateTime } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
+  DEFAULT_PARALLELISM,
   type PipelineInput,
   type PipelineProgress,
   type PipelineResult,
@@ -28,9 +32,15 @@ import {
 import { withWarehouseLock } from './warehouse-lock';
 
 /**
- * One run of the pipeline: extract → transform → stage → load, exchanging lake keys only (payloads stay tiny).
- * Deterministic orchestration: every effect is an activity. The pipeline's state (watermark, source mark) lives in
- * Temporal: a schedule hands each run the previous result; otherwise it is read from the pipeline's completed runs.
+ * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
+ * load, exchanging lake keys only (payloads stay tiny). Deterministic orchestration: every effect is an activity.
+ * The pipeline's state (watermark, source mark) lives in Temporal: a schedule hands each run the previous result;
+ * otherwise it is read from the pipeline's completed runs.
+ *
+ * The load is ONE warehouse transaction for the whole run, not one per partition: the merge resolves each order's
+ * latest version across all partitions (created_at, then stream position), the reconciliation checks the run's
+ * totals, and etl_loads gets one row, so the tables move from one consistent state to the next whatever the
+ * partitions' number or order of completion, and a failure of any partition loads nothing.
  */
 
 export const progressQuery = defineQuery<PipelineProgress>('progress');
@@ -46,7 +56,7 @@ const longActivity = {
 } as const;
 const { transform, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
 const { load } = proxyActivities<Activities>({ ...longActivity, heartbeatTimeout: '60s', retry: { ...retry, maximumAttempts: 5 } });
-const { pipelineState, alert } = proxyActivities<Activities>({
+const { pipelineState, planPartitions, alert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { ...retry, maximumAttempts: 5 },
 });
@@ -93,6 +103,29 @@ async function extractAll(request: ExtractInput & { lake: string }, policy: Sour
   return result;
 }
 
+/**
+ * Runs `work` on every item, at most `limit` at a time. After a failure no further item starts, the running ones
+ * settle (their activities finish or fail by themselves), and then the first failure is thrown.
+ */
+async function eachBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index]);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failed) throw failed.error;
+  return results;
+}
+
 function minusSeconds(iso: string, seconds: number): string {
   return new Date(Date.parse(iso) - seconds * 1000).toISOString();
 }
@@ -117,38 +150,66 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     progress.since = since;
     log.info('extracting', { loadId, since, until: input.until ?? null });
 
-    enter('extract');
-    const extracted = await extractAll(
-      {
-        loadId,
-        lake: input.lake,
-        source: input.source,
-        since: since ?? undefined,
-        until: input.until,
-        pageSize: input.pageSize ?? 500,
-        requestTimeoutMs: 30_000,
-        sourceMark: prior.sourceMark,
-      },
-      input.sourceRetry,
-      (call) => Object.assign(progress, { pages: call.pages, extracted: call.records }),
-    );
+    enter('plan');
+    const plan = await planPartitions({ source: input.source, since: since ?? undefined, until: input.until, partitions: input.partitions, sourceMark: prior.sourceMark });
+    const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
+    log.info('partitions planned', { loadId, chosen: plan.chosen, parallelism });
+    const partitionsProgress = { total: plan.partitions.length, done: 0, running: 0, chosen: plan.chosen, parallelism };
+    Object.assign(progress, { partitions: partitionsProgress, pages: 0, extracted: 0, orders: 0, lines: 0 });
+    const pagesOf: number[] = plan.partitions.map(() => 0);
+    const notAfter = new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString();
 
-    enter('transform');
-    const transformed = await transform({
-      loadId,
-      lake: input.lake,
-      partition: 0,
-      raw: { prefix: extracted.rawPrefix, pages: extracted.pages, verbatim: false, base: 0 },
-      rejectedAt: startedAt,
-      chunkRows: input.chunkRows ?? 50_000,
-      // From the workflow's own start, so a retried transform judges the same records future.
-      notAfter: new Date(Date.parse(startedAt) + (input.futureToleranceSeconds ?? DEFAULT_FUTURE_TOLERANCE_SECONDS) * 1000).toISOString(),
-    });
-    const { counts } = transformed;
-    Object.assign(progress, { orders: counts.versions, lines: counts.versionLines });
+    // Each partition is its own activities, so any worker polling the queue takes it, and each resumes by itself
+    // after a crash (the extract and the transform continue from their last heartbeats).
+    const runPartition = async (partition: Partition): Promise<{ extracted: ExtractResult; transformed: TransformResult }> => {
+      partitionsProgress.running++;
+      try {
+        const extracted = await extractAll(
+          {
+            loadId,
+            lake: input.lake,
+            source: input.source,
+            since: since ?? undefined,
+            until: input.until,
+            pageSize: input.pageSize ?? 500,
+            requestTimeoutMs: 30_000,
+            partition,
+            undatedFrom: plan.undatedFrom,
+          },
+          input.sourceRetry,
+          (call) => {
+            pagesOf[partition.index] = call.pages;
+            progress.pages = pagesOf.reduce((a, b) => a + b, 0);
+          },
+        );
+        const transformed = await transform({
+          loadId,
+          lake: input.lake,
+          partition: partition.index,
+          raw: { prefix: extracted.rawPrefix, pages: extracted.pages, verbatim: extracted.verbatim, base: extracted.base, window: extracted.window },
+          rejectedAt: startedAt,
+          chunkRows: input.chunkRows ?? 50_000,
+          // From the workflow's own start, so a retried transform judges the same records future.
+          notAfter,
+        });
+        partitionsProgress.done++;
+        const { counts } = transformed;
+        Object.assign(progress, { extracted: progress.extracted! + counts.extracted, orders: progress.orders! + counts.versions, lines: progress.lines! + counts.versionLines });
+        return { extracted, transformed };
+      } finally {
+        partitionsProgress.running--;
+      }
+    };
+    enter('partitions');
+    const partitions = await eachBounded(plan.partitions, parallelism, runPartition);
+    const counts = sumStagedCounts(partitions.map((p) => p.transformed.counts));
+    // Only now that every partition is in: the watermark is the latest of all of them.
+    const watermark = partitions.reduce<string | null>((latest, p) => maxIso(latest, p.transformed.watermark), null);
+    // A file's partitions are in stream order: the last one read furthest.
+    const sourceMark = partitions.at(-1)?.extracted.sourceMark ?? null;
 
     enter('stage');
-    const staged = await stage({ loadId, lake: input.lake, parts: transformed.parts, usersCsv: input.usersCsv, productsCsv: input.productsCsv });
+    const staged = await stage({ loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
 
     // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
     const waiting = (heldBy: WarehouseLoad) => {
@@ -169,7 +230,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
           startedAt,
           sinceTs: since,
           untilTs: input.until ?? null,
-          watermark: transformed.watermark,
+          watermark,
           ...counts,
         },
       });
@@ -187,8 +248,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       ordersLoaded: outcome.ordersLoaded,
       ordersKept: outcome.ordersKept,
       linesLoaded: outcome.linesLoaded,
-      watermark: maxIso(priorWatermark, transformed.watermark),
-      sourceMark: extracted.sourceMark ?? null,
+      watermark: maxIso(priorWatermark, watermark),
+      sourceMark,
       startedAt,
       finishedAt: new Date().toISOString(),
     };

@@ -37,6 +37,13 @@ export interface PipelineInput {
   lookbackSeconds?: number;
   /** Records per API page. Default 500. */
   pageSize?: number;
+  /**
+   * Partitions to split the run into, any worker taking each (see `planPartitions`); default automatic: a file
+   * one per 32 MiB, an API one. A JSONL file may yield fewer (boundaries are at lines).
+   */
+  partitions?: number;
+  /** How many partitions run at once. Default DEFAULT_PARALLELISM. */
+  parallelism?: number;
   /** Records per transform chunk: bounds the worker's memory. Default 50,000. */
   chunkRows?: number;
   /** Retries of a failing source request; see `SourceRetryPolicy` for the defaults. */
@@ -47,6 +54,12 @@ export interface PipelineInput {
    */
   futureToleranceSeconds?: number;
 }
+
+/** A worker's activity slots: the heaviest activities hold a chunk in memory; a few at a time keep a 2-core worker responsive. */
+export const DEFAULT_WORKER_CONCURRENCY = 4;
+
+/** Partitions running at once unless a run says otherwise: one worker's slots. */
+export const DEFAULT_PARALLELISM = DEFAULT_WORKER_CONCURRENCY;
 
 /** Five minutes: more than any honest clock skew, far less than a schedule's interval. */
 export const DEFAULT_FUTURE_TOLERANCE_SECONDS = 300;
@@ -88,15 +101,32 @@ export interface PipelineState {
 
 /** Live progress, answered by the workflow's `progress` query. */
 export interface PipelineProgress {
-  /** `waiting`: staged, waiting for the load holding the warehouse (`heldBy`) to finish. */
-  stage: 'starting' | 'extract' | 'transform' | 'stage' | 'waiting' | 'load' | 'done' | 'failed';
+  /**
+   * `partitions`: the partitions' extracts and transforms run (`partitions` says how far); `waiting`: staged,
+   * waiting for the load holding the warehouse (`heldBy`) to finish.
+   */
+  stage: 'starting' | 'plan' | 'partitions' | 'stage' | 'waiting' | 'load' | 'done' | 'failed';
   loadId: string;
   since: string | null;
+  partitions?: PartitionsProgress;
+  /** Raw pages written, all partitions. */
   pages?: number;
+  /** Records read in the window by the partitions transformed so far. */
   extracted?: number;
   orders?: number;
   lines?: number;
   /** While `waiting`: the load that holds the warehouse. */
   heldBy?: WarehouseLoad;
   error?: string;
+}
+
+export interface PartitionsProgress {
+  total: number;
+  /** Extracted and transformed. */
+  done: number;
+  running: number;
+  /** How the count was chosen (`PartitionPlan.chosen`). */
+  chosen: string;
+  /** How many run at once, at most. */
+  parallelism: number;
 }

@@ -25,8 +25,11 @@ export interface StorePage {
 }
 
 export interface OrdersStore {
-  /** Up to `limit` records in the window from `cursor` (a value this store returned, or undefined for the start). */
-  page(window: Window, cursor: string | undefined, limit: number): Promise<StorePage>;
+  /**
+   * Up to `limit` records in the window from `cursor` (a value this store returned, or undefined for the start).
+   * With `end` (a stream position), the stream stops before the first record starting at or after it: a partition.
+   */
+  page(window: Window, cursor: string | undefined, limit: number, end?: number): Promise<StorePage>;
 }
 
 /** A cursor the store did not issue: the API answers 400. */
@@ -45,13 +48,14 @@ function cursorNumber(cursor: string | undefined, max: number): number {
 /** Records held in memory (tests, drills); the cursor is an index into the stream. */
 export function arrayStore(orders: unknown[]): OrdersStore {
   return {
-    async page(window, cursor, limit) {
+    async page(window, cursor, limit, end = orders.length) {
       const records: StoreRecord[] = [];
+      const stop = Math.min(end, orders.length);
       let i = cursorNumber(cursor, orders.length);
-      for (; i < orders.length && records.length < limit; i++) {
+      for (; i < stop && records.length < limit; i++) {
         if (inWindow(orders[i], i, window)) records.push({ text: JSON.stringify(orders[i]) ?? 'null', isJson: true });
       }
-      return { records, nextCursor: i < orders.length ? String(i) : null, readTo: i };
+      return { records, nextCursor: i < stop ? String(i) : null, readTo: i };
     },
   };
 }
@@ -145,11 +149,15 @@ function scanElement(reader: ByteReader): Buffer {
   return reader.captureEnd();
 }
 
-/**
- * A JSON array or JSONL file; a stream position is a byte offset. In a JSONL file a line that is not JSON is a
- * record too (its text), so the pipeline quarantines it as `malformed_record` rather than losing it.
- */
-export function fileStore(path: string): OrdersStore {
+/** Where a file's records start, and its form: read from its first bytes. */
+export interface FileHead {
+  size: number;
+  /** The first record's byte offset: after a UTF-8 byte order mark and white space (and an array's `[`). */
+  start: number;
+  isArray: boolean;
+}
+
+export function fileHead(path: string): FileHead {
   let size: number;
   let fd: number;
   try {
@@ -158,26 +166,58 @@ export function fileStore(path: string): OrdersStore {
   } catch (err) {
     throw new InvalidInputError(`cannot read orders file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  let start: number;
-  let isArray: boolean;
   try {
     const head = new ByteReader(fd, 0);
     if (head.peek() === 0xef) for (let i = 0; i < 3; i++) head.next(); // a UTF-8 byte order mark
     while (isSpace(head.peek())) head.next();
-    isArray = head.peek() === LBRACKET;
-    start = isArray ? head.position + 1 : head.position;
+    const isArray = head.peek() === LBRACKET;
+    return { size, start: isArray ? head.position + 1 : head.position, isArray };
   } finally {
     closeSync(fd);
   }
+}
 
+/**
+ * Where a JSON array's elements start, for each target offset (ascending): the first element starting at or after
+ * it, or null when none does. One forward scan with the store's own scanner (a string may hold any bracket, so a
+ * boundary cannot be found by seeking); elements are skipped, not parsed.
+ */
+export function arrayElementStarts(path: string, targets: readonly number[]): (number | null)[] {
+  const { start } = fileHead(path);
+  const reader = new ByteReader(openSync(path, 'r'), start);
+  const starts: (number | null)[] = [];
+  try {
+    for (const target of targets) {
+      for (;;) {
+        for (let b = reader.peek(); isSpace(b) || b === COMMA; b = reader.peek()) reader.next();
+        const b = reader.peek();
+        if (b === -1 || b === RBRACKET) break;
+        if (reader.position >= target) break;
+        scanElement(reader);
+      }
+      const b = reader.peek();
+      starts.push(b === -1 || b === RBRACKET ? null : reader.position);
+    }
+  } finally {
+    reader.close();
+  }
+  return starts;
+}
+
+/**
+ * A JSON array or JSONL file; a stream position is a byte offset. In a JSONL file a line that is not JSON is a
+ * record too (its text), so the pipeline quarantines it as `malformed_record` rather than losing it.
+ */
+export function fileStore(path: string): OrdersStore {
+  const { size, start, isArray } = fileHead(path);
   return {
-    async page(window, cursor, limit) {
+    async page(window, cursor, limit, end = Infinity) {
       const reader = new ByteReader(openSync(path, 'r'), Math.max(start, cursorNumber(cursor, size)));
       try {
         const records: StoreRecord[] = [];
         let readTo = reader.position;
         while (records.length < limit) {
-          const found = isArray ? nextArrayElement(reader, path) : nextLine(reader);
+          const found = isArray ? nextArrayElement(reader, path, end) : nextLine(reader, end);
           if (found === null) return { records, nextCursor: null, readTo };
           let record: unknown;
           let isJson = true;
@@ -192,7 +232,7 @@ export function fileStore(path: string): OrdersStore {
           if (found.complete) readTo = reader.position;
         }
         // A full page that ends the stream says so, sparing the client a last, empty page.
-        return { records, nextCursor: atEnd(reader, isArray) ? null : String(reader.position), readTo };
+        return { records, nextCursor: atEnd(reader, isArray, end) ? null : String(reader.position), readTo };
       } finally {
         reader.close();
       }
@@ -200,11 +240,11 @@ export function fileStore(path: string): OrdersStore {
   };
 }
 
-/** Whether only separators remain: white space (and, in an array, commas) up to `]` or the end of the file. */
-function atEnd(reader: ByteReader, isArray: boolean): boolean {
+/** Whether only separators remain: white space (and, in an array, commas) up to `]`, `end` or the end of the file. */
+function atEnd(reader: ByteReader, isArray: boolean, end: number): boolean {
   for (let b = reader.peek(); isSpace(b) || (isArray && b === COMMA); b = reader.peek()) reader.next();
   const b = reader.peek();
-  return b === -1 || (isArray && b === RBRACKET);
+  return b === -1 || (isArray && b === RBRACKET) || reader.position >= end;
 }
 
 /** A record's text, the byte offset it starts at, and whether it is complete (a JSONL line with its newline). */
@@ -214,20 +254,20 @@ interface Found {
   complete: boolean;
 }
 
-/** The next element of the array, or null after the closing bracket. */
-function nextArrayElement(reader: ByteReader, path: string): Found | null {
+/** The next element of the array, or null after the closing bracket or at `end`. */
+function nextArrayElement(reader: ByteReader, path: string, end: number): Found | null {
   for (let b = reader.peek(); isSpace(b) || b === COMMA; b = reader.peek()) reader.next();
   const b = reader.peek();
-  if (b === RBRACKET) return null;
+  if (b === RBRACKET || reader.position >= end) return null;
   if (b === -1) throw new CorruptFileError(`${path} ends before its JSON array is closed`);
   const start = reader.position;
   return { text: scanElement(reader).toString('utf8'), start, complete: true };
 }
 
-/** The next non-blank line, trimmed, or null at the end of the file. */
-function nextLine(reader: ByteReader): Found | null {
+/** The next non-blank line, trimmed, or null at the end of the file or at `end`. */
+function nextLine(reader: ByteReader, end: number): Found | null {
   for (;;) {
-    if (reader.peek() === -1) return null;
+    if (reader.peek() === -1 || reader.position >= end) return null;
     const start = reader.position;
     reader.capture();
     let b = reader.next();

@@ -14,8 +14,8 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
-export function spawnWorkerProcess(taskQueue: string, env: NodeJS.ProcessEnv = {}): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'client.js'), 'worker'], {
+export function spawnWorkerProcess(taskQueue: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): WorkerProcess {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'client.js'), 'worker', ...args], {
     cwd: ROOT,
     env: {
       ...process.env,
