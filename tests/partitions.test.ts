@@ -124,7 +124,7 @@ describe('the planner', () => {
         expect(start).toBe((plan.partitions[i - 1] as { end: number }).end);
       }
     }
-    expect(planPartitions({ source: file }).chosen).toBe(`1 byte ranges of the JSONL file (by size: one per 32 MiB of ${bytes.length - 3} bytes)`);
+    expect(planPartitions({ source: file }).chosen).toBe(`1 byte range of the JSONL file (by size: one per 32 MiB of ${bytes.length - 3} bytes)`);
   });
 
   test('a JSON array splits at elements, never inside a string that holds brackets, commas or newlines', () => {

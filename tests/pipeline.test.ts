@@ -36,7 +36,7 @@ async function run(args: PipelineInput, workflowId: string): Promise<PipelineRes
   return temporal.client.workflow.execute('ordersEtl', { taskQueue: temporal.worker.taskQueue, workflowId, args: [args] });
 }
 
-test('a run loads the reference data with the independently derived counts, through four activities', async () => {
+test('a run loads the reference data with the independently derived counts, through its activities', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-pipeline-'));
   const result = await run(input(dir), `pipeline-test-${path.basename(dir)}`);
   expect(result).toMatchObject({
@@ -48,7 +48,7 @@ test('a run loads the reference data with the independently derived counts, thro
 
   const history = await temporal.client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
   const activityTypes = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-  expect(activityTypes).toEqual(['pipelineState', 'extract', 'transform', 'stage', 'load']);
+  expect(activityTypes).toEqual(['pipelineState', 'planPartitions', 'extract', 'transform', 'stage', 'load']);
 
   const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
   const [totals] = await warehouse.query(
@@ -109,6 +109,7 @@ test('the progress query gives the stage and counts (also after the run); search
     extracted: 1000,
     orders: expected.orders_loaded,
     lines: expected.fact_lines,
+    partitions: { chosen: '1 byte range of the JSON array file (by size: one per 32 MiB of 418096 bytes)', done: 1, parallelism: 4, running: 0, total: 1 },
   });
   const { memo, searchAttributes } = await handle.describe();
   expect(searchAttributes).toMatchObject({ PipelineStage: ['done'], RecordsExtracted: [1000], RecordsLoaded: [expected.orders_loaded] });
@@ -139,7 +140,7 @@ test('cancelling a run stops its extract at the next heartbeat and sends no aler
     expect(served).toBeLessThan(100); // 1,000 records in pages of 10: it stopped long before the end
     const history = await handle.fetchHistory();
     const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-    expect(scheduled).toEqual(['pipelineState', 'extract']);
+    expect(scheduled).toEqual(['pipelineState', 'planPartitions', 'extract']);
   } finally {
     await api.close();
   }

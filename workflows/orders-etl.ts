@@ -236,6 +236,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       });
     });
 
+    // Staged versions until now; the load resolved them to orders.
+    Object.assign(progress, { orders: outcome.ordersLoaded + outcome.ordersKept, lines: outcome.linesLoaded });
     const result: PipelineResult = {
       loadId,
       pipelineId: input.pipelineId,

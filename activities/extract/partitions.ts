@@ -87,7 +87,7 @@ function planFile(input: PlanInput): PartitionPlan {
   const kind = isArray ? 'array' : 'jsonl';
   const partitions: Partition[] = starts.map((from, index) => ({ kind, index, start: from, end: starts[index + 1] ?? size, base: from }));
   const how = input.partitions === undefined ? `by size: one per ${AUTO_PARTITION_BYTES / 1024 / 1024} MiB of ${bytes} bytes` : `asked for ${asked}`;
-  const chosen = `${partitions.length} byte ranges of the ${kind === 'array' ? 'JSON array' : 'JSONL'} file (${how}${wanted < asked ? `, at most ${MAX_PARTITIONS}` : ''})`;
+  const chosen = `${partitions.length} byte range${partitions.length === 1 ? '' : 's'} of the ${kind === 'array' ? 'JSON array' : 'JSONL'} file (${how}${wanted < asked ? `, at most ${MAX_PARTITIONS}` : ''})`;
   return { partitions, chosen, undatedFrom: newFrom(file, input.sourceMark ?? null) };
 }
 
