@@ -22,26 +22,33 @@ export interface PendingActivity {
   detail: unknown;
   attempt: number;
   lastFailure?: string;
+  /** Pages the running extracts have written so far (their heartbeats), all partitions. */
+  extractPages?: number;
 }
 
-/** Of the running activities (a run's partitions run several at once), the one most in trouble: the highest attempt. */
+/**
+ * Of the running activities (a run's partitions run several at once), the one most in trouble: the highest
+ * attempt; and the pages the running extracts report.
+ */
 async function pendingActivity(handle: WorkflowHandle<typeof ordersEtl>): Promise<PendingActivity> {
   const pendings = (await handle.describe()).raw.pendingActivities ?? [];
-  const pending = pendings.reduce<(typeof pendings)[number] | undefined>((worst, p) => ((p.attempt ?? 1) > (worst?.attempt ?? 0) ? p : worst), undefined);
-  const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-  return {
-    detail: payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
-    attempt: pending?.attempt ?? 1,
-    lastFailure: pending?.lastFailure?.message ?? undefined,
+  const detailOf = (p: (typeof pendings)[number] | undefined): unknown => {
+    const payload = p?.heartbeatDetails?.payloads?.[0]?.data;
+    return payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined;
   };
+  const pending = pendings.reduce<(typeof pendings)[number] | undefined>((worst, p) => ((p.attempt ?? 1) > (worst?.attempt ?? 0) ? p : worst), undefined);
+  const extractPages = pendings
+    .filter((p) => p.activityType?.name === 'extract')
+    .reduce((sum, p) => sum + ((detailOf(p) as { pages?: number } | undefined)?.pages ?? 0), 0);
+  return { detail: detailOf(pending), attempt: pending?.attempt ?? 1, lastFailure: pending?.lastFailure?.message ?? undefined, extractPages };
 }
 
 /** A stage's progress in its own units: partitions done and pages read, tables written, the load's step. */
-function stageDetail(progress: PipelineProgress, detail: unknown): string | undefined {
+function stageDetail(progress: PipelineProgress, { detail, extractPages = 0 }: PendingActivity): string | undefined {
   switch (progress.stage) {
     case 'partitions': {
       const { total = 0, done = 0, running = 0 } = progress.partitions ?? {};
-      return `${done} of ${total} done, ${running} running, ${progress.pages ?? 0} pages read`;
+      return `${done} of ${total} done, ${running} running, ${(progress.pages ?? 0) + extractPages} pages read`;
     }
     case 'stage':
       return detail === undefined ? undefined : `writing ${String(detail)} (table ${STAGED_TABLES.indexOf(detail as TableName) + 1} of ${STAGED_TABLES.length})`;
@@ -59,7 +66,7 @@ export function progressText(progress: PipelineProgress, activity?: PendingActiv
     return `waiting for ${workflowId} (pipeline ${pipelineId}, load ${loadId}) to finish loading`;
   }
   if (!activity || !ACTIVITY_STAGES.includes(progress.stage)) return progress.stage;
-  const shown = stageDetail(progress, activity.detail);
+  const shown = stageDetail(progress, activity);
   const line = shown ? `${progress.stage}: ${shown}` : progress.stage;
   return activity.attempt > 1 ? `${line} (attempt ${activity.attempt}: ${activity.lastFailure ?? ''})` : line;
 }

@@ -118,6 +118,8 @@ test('progress lines speak in each stage’s units, and name the load a waiting 
   const at = (detail: unknown, attempt = 1, lastFailure?: string) => ({ detail, attempt, lastFailure });
   const partitions = { total: 7, done: 2, running: 3, chosen: '7 byte ranges of the JSONL file (asked for 7)', parallelism: 3 };
   expect(progressText({ ...base, stage: 'partitions', partitions }, at({ pages: 3, records: 1500, bytes: 9, cursor: 'c', done: false }))).toBe('partitions: 2 of 7 done, 3 running, 4 pages read');
+  // The pages of finished extracts (the query's) plus those the running extracts heartbeated.
+  expect(progressText({ ...base, stage: 'partitions', partitions }, { ...at(undefined), extractPages: 5 })).toBe('partitions: 2 of 7 done, 3 running, 9 pages read');
   expect(progressText({ ...base, stage: 'partitions', partitions }, at({ pages: 1, records: 500 }, 3, 'GET …: HTTP 503'))).toBe('partitions: 2 of 7 done, 3 running, 4 pages read (attempt 3: GET …: HTTP 503)');
   expect(planText(partitions)).toBe('partitions: 7 byte ranges of the JSONL file (asked for 7); 3 at a time');
   expect(progressText({ ...base, stage: 'stage' }, at('fact_sales'))).toBe('stage: writing fact_sales (table 4 of 5)');

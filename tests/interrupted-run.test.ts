@@ -41,7 +41,7 @@ function run(env: NodeJS.ProcessEnv, pageSize: number): CliProcess {
 /** Waits for the run to be extracting, then signals it; the workflow id and when the signal went. */
 async function interruptMidExtract(child: CliProcess, signal: NodeJS.Signals): Promise<{ workflowId: string; at: number }> {
   const [, workflowId] = await child.waitForStderr(/started (orders-etl-\S+) \(pipeline/);
-  await child.waitForStderr(/extract: [1-9]\d* pages/);
+  await child.waitForStderr(/partitions: 0 of 1 done, 1 running, [1-9]\d* pages read/);
   child.child.kill(signal);
   return { workflowId, at: Date.now() };
 }

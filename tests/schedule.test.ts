@@ -142,7 +142,7 @@ test('a schedule created by the CLI runs incrementally, and trigger/pause/unpaus
   expect(second.since).toBe(new Date(W1).toISOString());
   // `since` is inclusive: the M new orders plus the ones created exactly at the watermark.
   expect(second).toMatchObject({ pipelineId, until: null, extracted: M + TIES_AT_W1, duplicates: 0, rejected: 0, linesLoaded: 2 * (M + TIES_AT_W1), watermark: W2 });
-  expect(await activitiesOf(secondRun)).toEqual(['extract', 'transform', 'stage', 'load']);
+  expect(await activitiesOf(secondRun)).toEqual(['planPartitions', 'extract', 'transform', 'stage', 'load']);
   expect(await startedWithLastResult(secondRun)).toBe(true);
 
   // pause, and describe --json on stdout.
@@ -173,7 +173,7 @@ test('a schedule created by the CLI runs incrementally, and trigger/pause/unpaus
   const triggeredRun = await eventually('the triggered run', 30_000, async () => (await scheduledRuns(handle)).find((r) => !before.has(r.runId)));
   const fromTrigger = await resultOf(triggeredRun);
   expect(fromTrigger).toMatchObject({ since: new Date(W2).toISOString(), extracted: TIES_AT_W2, duplicates: 0, rejected: 0, watermark: W2 });
-  expect(await activitiesOf(triggeredRun)).toEqual(['extract', 'transform', 'stage', 'load']);
+  expect(await activitiesOf(triggeredRun)).toEqual(['planPartitions', 'extract', 'transform', 'stage', 'load']);
   expect(await startedWithLastResult(triggeredRun)).toBe(true);
 
   // unpause, and describe --json shows it.

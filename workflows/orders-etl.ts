@@ -86,19 +86,17 @@ const DEFAULT_SOURCE_RETRY: Required<SourceRetryPolicy> = { initialIntervalMs: 1
  * Retry-After), starts with a fresh attempt budget. So a flaky source finishes, and one down for good fails after
  * the budget's backoff. When nothing fails, one call does the whole extract (the history stays small).
  */
-async function extractAll(request: ExtractInput & { lake: string }, policy: SourceRetryPolicy | undefined, onCall: (call: ExtractResult) => void): Promise<ExtractResult> {
+async function extractAll(request: ExtractInput & { lake: string }, policy: SourceRetryPolicy | undefined): Promise<ExtractResult> {
   const { initialIntervalMs, maximumIntervalMs, attemptsWithoutProgress } = { ...DEFAULT_SOURCE_RETRY, ...policy };
   const { extract } = proxyActivities<Activities>({
     ...longActivity,
     retry: { ...retry, initialInterval: initialIntervalMs, maximumInterval: maximumIntervalMs, maximumAttempts: attemptsWithoutProgress },
   });
   let result = await extract(request);
-  onCall(result);
   while (!result.done) {
     log.warn('the source failed after progress: continuing with a fresh attempt budget', { pages: result.pages, error: result.stoppedBy?.message });
     await sleep(result.stoppedBy?.retryAfterMs ?? initialIntervalMs);
     result = await extract({ ...request, resumeFrom: result });
-    onCall(result);
   }
   return result;
 }
@@ -177,11 +175,10 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
             undatedFrom: plan.undatedFrom,
           },
           input.sourceRetry,
-          (call) => {
-            pagesOf[partition.index] = call.pages;
-            progress.pages = pagesOf.reduce((a, b) => a + b, 0);
-          },
         );
+        // The pages of finished extracts; a running one's are in its heartbeat (the CLI adds them up).
+        pagesOf[partition.index] = extracted.pages;
+        progress.pages = pagesOf.reduce((a, b) => a + b, 0);
         const transformed = await transform({
           loadId,
           lake: input.lake,

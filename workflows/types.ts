@@ -109,7 +109,7 @@ export interface PipelineProgress {
   loadId: string;
   since: string | null;
   partitions?: PartitionsProgress;
-  /** Raw pages written, all partitions. */
+  /** Raw pages of the partitions whose extract finished (a running extract's are in its heartbeat). */
   pages?: number;
   /** Records read in the window by the partitions transformed so far. */
   extracted?: number;
