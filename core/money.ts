@@ -58,10 +58,24 @@ export function decimalTextToCents(text: string): bigint | null {
 export function parseMoney(value: unknown): bigint | null | undefined {
   if (value === null || value === undefined) return null;
   let cents: bigint | null = null;
-  if (typeof value === 'number' && Number.isFinite(value)) cents = decimalTextToCents(String(value));
+  if (typeof value === 'number' && Number.isFinite(value)) cents = numberToCents(value);
   else if (value instanceof JsonNumber) cents = decimalTextToCents(value.text);
   else if (typeof value === 'string') cents = decimalTextToCents(value);
   return cents ?? undefined;
+}
+
+/** Below 2^43 doubles are closer than a cent apart, so at most one amount of whole cents rounds to each of them. */
+const EXACT_CENTS_BELOW = 2 ** 43;
+
+/**
+ * A JSON number's cents: the number's own decimal text (`String(value)`, what the feed wrote unless it wrote more
+ * digits than a double keeps) rounded half away from zero. When that text has at most two decimals its cents
+ * divide back to the number exactly, which spares the text.
+ */
+function numberToCents(value: number): bigint | null {
+  const cents = Math.round(value * 100);
+  if (Math.abs(value) < EXACT_CENTS_BELOW && cents / 100 === value) return BigInt(cents);
+  return decimalTextToCents(String(value));
 }
 
 /** Whether a DECIMAL(18,2) column holds these cents. */

@@ -29,9 +29,9 @@ export const MAX_BYTES = { string: 256, text: 65_535 } as const;
 
 /** The byte limit of a text column. */
 export function maxBytes(table: TableName, column: string): number {
-  const type = TABLES[table].columns.find((c) => c.name === column)?.type;
-  if (type !== 'string' && type !== 'text') throw new Error(`${table}.${column} is not a text column`);
-  return MAX_BYTES[type];
+  const limit = TEXT_LIMITS.get(`${table}.${column}`);
+  if (limit === undefined) throw new Error(`${table}.${column} is not a text column`);
+  return limit;
 }
 
 export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads';
@@ -134,6 +134,11 @@ export const TABLES: Record<TableName, TableDef> = {
     redshift: { distStyle: 'ALL', sortKey: ['started_at'] },
   },
 };
+
+/** `table.column` → byte limit, for every text column (the transform asks for each value). */
+const TEXT_LIMITS = new Map(
+  Object.values(TABLES).flatMap((t) => t.columns.flatMap((c): [string, number][] => (c.type === 'string' || c.type === 'text' ? [[`${t.name}.${c.name}`, MAX_BYTES[c.type]]] : []))),
+);
 
 /**
  * Columns staging adds after a table's own (staged Parquet and `stg_<table>` only, never the warehouse tables).

@@ -1,5 +1,5 @@
 import * as aq from 'arquero';
-import { stagedColumns, type Column, type ColumnType, type TableName } from '../../core/schema';
+import { TABLES, stagedColumns, type Column, type ColumnType, type TableName } from '../../core/schema';
 
 /**
  * The rows of one staged table in a chunk, as typed columns derived from the schema: what the rules fill and the
@@ -10,7 +10,10 @@ import { stagedColumns, type Column, type ColumnType, type TableName } from '../
 /** A value as the transform hands it: text, number (int, µs, days), cents, flag, or NULL. */
 export type Value = string | number | bigint | boolean | null;
 
-/** Distinct texts of a column, each with its code (its index). */
+/**
+ * The texts of a column, each with its code (its index). A column of repeating texts (users, skus, currencies) holds
+ * each once; a key column (order ids) only shares a text with the row before it, as an order's lines do.
+ */
 export class Dictionary {
   private readonly codes = new Map<string, number>();
   readonly values: string[] = [];
@@ -18,13 +21,15 @@ export class Dictionary {
   private lastValue: string | undefined;
   private lastCode = 0;
 
+  constructor(private readonly distinct: boolean) {}
+
   code(value: string): number {
     if (value === this.lastValue) return this.lastCode;
-    let code = this.codes.get(value);
+    let code = this.distinct ? this.codes.get(value) : undefined;
     if (code === undefined) {
       code = this.values.length;
-      this.codes.set(value, code);
       this.values.push(value);
+      if (this.distinct) this.codes.set(value, code);
     }
     this.lastValue = value;
     this.lastCode = code;
@@ -59,10 +64,10 @@ export class ColumnBuffer {
   /** Texts only. */
   readonly dictionary?: Dictionary;
 
-  constructor(readonly column: Column, capacity: number) {
+  constructor(readonly column: Column, capacity: number, isKey: boolean) {
     this.data = STORAGE[column.type].create(capacity);
     this.nulls = new Uint8Array(capacity);
-    if (column.type === 'string' || column.type === 'text') this.dictionary = new Dictionary();
+    if (column.type === 'string' || column.type === 'text') this.dictionary = new Dictionary(!isKey);
   }
 
   put(row: number, value: Value): void {
@@ -84,7 +89,7 @@ export class TableBuffer {
   rows = 0;
 
   constructor(readonly table: TableName, capacity: number) {
-    this.columns = stagedColumns(table).map((column) => new ColumnBuffer(column, capacity));
+    this.columns = stagedColumns(table).map((column) => new ColumnBuffer(column, capacity, TABLES[table].key.includes(column.name)));
   }
 
   /** Appends a row: its values in the staged column order. */
