@@ -1,5 +1,5 @@
 import { openLake } from '../activities/lake';
-import { NO_STAGED_COUNTS } from '../core/load-counts';
+import { loadBookkeeping } from '../core/load-counts';
 import { stagedManifestKey } from '../core/lake-layout';
 import { STAGED_TABLES } from '../core/schema';
 import { openWarehouse } from '../activities/warehouse';
@@ -15,16 +15,7 @@ export function printDryRun(input: PipelineInput): void {
   const statements = warehouse.dryRun({
     lake: openLake(input.lake),
     manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey(loadId, t)])),
-    bookkeeping: {
-      loadId,
-      pipelineId: input.pipelineId,
-      source: input.source,
-      startedAt: new Date().toISOString(),
-      sinceTs: input.since ?? null,
-      untilTs: input.until ?? null,
-      watermark: null,
-      ...NO_STAGED_COUNTS,
-    },
+    bookkeeping: loadBookkeeping({ loadId, pipelineId: input.pipelineId, source: input.source, startedAt: new Date().toISOString(), since: input.since, until: input.until }, []),
   });
   process.stdout.write(`${statements.map((s) => `${s.trim()};`).join('\n\n')}\n`);
 }

@@ -1,3 +1,5 @@
+import { latestInstant } from './time';
+
 /**
  * A load's counts, in the two shapes the stages agree on: what the transform's partitions staged (summed over
  * them; the load's reconciliation checks staging against it) and what the load resolved and applied.
@@ -37,4 +39,43 @@ export function sumStagedCounts(parts: readonly StagedCounts[]): StagedCounts {
   const total = { ...NO_STAGED_COUNTS };
   for (const part of parts) for (const key of Object.keys(total) as (keyof StagedCounts)[]) total[key] += part[key];
   return total;
+}
+
+/** What a load records about itself in etl_loads: its run, its window, and what its partitions staged. */
+export interface LoadBookkeeping extends StagedCounts {
+  loadId: string;
+  pipelineId: string;
+  source: string;
+  startedAt: string;
+  sinceTs: string | null;
+  untilTs: string | null;
+  /** The latest valid created_at of all partitions (RFC 3339), or null when there was none. */
+  watermark: string | null;
+}
+
+/** A run as its load records it. */
+export interface LoadRun {
+  loadId: string;
+  pipelineId: string;
+  source: string;
+  startedAt: string;
+  since?: string | null;
+  until?: string | null;
+}
+
+/**
+ * The one builder of a load's bookkeeping, from its run and what each partition's transform returned: counts
+ * added up, the watermark the latest of theirs. The workflow, the tests and the bench all build it here.
+ */
+export function loadBookkeeping(run: LoadRun, partitions: readonly { counts: StagedCounts; watermark: string | null }[]): LoadBookkeeping {
+  return {
+    loadId: run.loadId,
+    pipelineId: run.pipelineId,
+    source: run.source,
+    startedAt: run.startedAt,
+    sinceTs: run.since ?? null,
+    untilTs: run.until ?? null,
+    watermark: partitions.reduce<string | null>((latest, p) => latestInstant(latest, p.watermark), null),
+    ...sumStagedCounts(partitions.map((p) => p.counts)),
+  };
 }

@@ -97,3 +97,11 @@ export function formatIso(micros: number): string {
   const text = formatTimestamp(micros).replace(' ', 'T').replace(/\.?0+$/, '');
   return `${text}Z`;
 }
+
+/** The later of two instants (RFC 3339), compared as instants: their texts may differ in form (`…:00Z`, `…:00.000Z`). */
+export function latestInstant(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  const [x, y] = [parseIsoDateTime(a), parseIsoDateTime(b)];
+  if (x === null || y === null) return x === null ? b : a;
+  return formatIso(Math.max(x, y));
+}

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { stagedManifestKey } from '../core/lake-layout';
+import { loadBookkeeping } from '../core/load-counts';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, columnNames, stagedColumns, type ColumnType, type TableName } from '../core/schema';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
@@ -362,15 +363,8 @@ describe('one warehouse file, one writer at a time', () => {
     const prepared = await prepareLoad({ lake, warehouse, loadId: 'LB', records: LOAD_B });
     const holder = await holdDuckDbFile(file);
     const steps: string[] = [];
-    const { counts } = prepared.transform;
-    const loading = warehouse.load(
-      {
-        lake,
-        manifests: prepared.stage.manifests,
-        bookkeeping: { loadId: 'LB', pipelineId: 'test-pipeline', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: null, untilTs: null, watermark: prepared.transform.watermark, ...counts },
-      },
-      (step) => steps.push(step),
-    );
+    const run = { loadId: 'LB', pipelineId: 'test-pipeline', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z' };
+    const loading = warehouse.load({ lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]) }, (step) => steps.push(step));
     try {
       await eventually(() => steps.length >= 3);
     } finally {

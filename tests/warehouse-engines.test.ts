@@ -17,6 +17,7 @@ import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { RedshiftWarehouse, schemaStatements } from '../activities/warehouse/redshift-warehouse';
 import type { LoadOutcome, Row, Warehouse } from '../activities/warehouse/warehouse';
 import { RedshiftOnPostgres, S3_ROOT, s3View, toPostgres } from './support/redshift-on-postgres';
+import { loadBookkeeping } from '../core/load-counts';
 import { dumpSql, prepareLoad, reference, tempDir, type Reference } from './support/rules-pipeline';
 import { redshiftParseProblems } from './support/sqlglot';
 
@@ -95,15 +96,8 @@ async function stage(loadId: string, records: unknown[], ref: Reference = refere
 }
 
 function loadInto(engine: Engine, { loadId, prepared }: Staged): Promise<LoadOutcome> {
-  const { counts } = prepared.transform;
-  return engine.warehouse.load(
-    {
-      lake: engine.lake,
-      manifests: prepared.stage.manifests,
-      bookkeeping: { loadId, pipelineId: 'engines', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z', sinceTs: null, untilTs: null, watermark: prepared.transform.watermark, ...counts },
-    },
-    () => undefined,
-  );
+  const run = { loadId, pipelineId: 'engines', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z' };
+  return engine.warehouse.load({ lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]) }, () => undefined);
 }
 
 const KEYS: Record<TableName, string> = {

@@ -17,9 +17,9 @@ import type { Activities } from '../activities';
 import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
-import { sumStagedCounts } from '../core/load-counts';
+import { loadBookkeeping } from '../core/load-counts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
-import { formatIso, parseIsoDateTime } from '../core/time';
+import { latestInstant } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
   DEFAULT_PARALLELISM,
@@ -60,14 +60,6 @@ const { pipelineState, planPartitions, alert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { ...retry, maximumAttempts: 5 },
 });
-
-/** The later of two watermarks, compared as instants: their texts may differ in form (`…:00Z`, `…:00.000Z`, `…:00.5Z`). */
-function maxIso(a: string | null, b: string | null): string | null {
-  if (a === null || b === null) return a ?? b;
-  const [x, y] = [parseIsoDateTime(a), parseIsoDateTime(b)];
-  if (x === null || y === null) return x === null ? b : a;
-  return formatIso(Math.max(x, y));
-}
 
 /**
  * The load id: sortable by time, readable in the UI, unique per run. Run ids are UUIDv7, whose leading digits
@@ -199,9 +191,11 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     };
     enter('partitions');
     const partitions = await eachBounded(plan.partitions, parallelism, runPartition);
-    const counts = sumStagedCounts(partitions.map((p) => p.transformed.counts));
     // Only now that every partition is in: the watermark is the latest of all of them.
-    const watermark = partitions.reduce<string | null>((latest, p) => maxIso(latest, p.transformed.watermark), null);
+    const bookkeeping = loadBookkeeping(
+      { loadId, pipelineId: input.pipelineId, source: input.source, startedAt, since, until: input.until },
+      partitions.map((p) => p.transformed),
+    );
     // A file's partitions are in stream order: the last one read furthest.
     const sourceMark = partitions.at(-1)?.extracted.sourceMark ?? null;
 
@@ -220,16 +214,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         lake: input.lake,
         warehouse: input.warehouse,
         manifests: staged.manifests,
-        bookkeeping: {
-          loadId,
-          pipelineId: input.pipelineId,
-          source: input.source,
-          startedAt,
-          sinceTs: since,
-          untilTs: input.until ?? null,
-          watermark,
-          ...counts,
-        },
+        bookkeeping,
       });
     });
 
@@ -240,14 +225,14 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       pipelineId: input.pipelineId,
       since,
       until: input.until ?? null,
-      extracted: counts.extracted,
+      extracted: bookkeeping.extracted,
       duplicates: outcome.duplicates,
-      rejected: counts.rejectedOrders,
+      rejected: bookkeeping.rejectedOrders,
       rejectedItems: outcome.rejectedItems,
       ordersLoaded: outcome.ordersLoaded,
       ordersKept: outcome.ordersKept,
       linesLoaded: outcome.linesLoaded,
-      watermark: maxIso(priorWatermark, watermark),
+      watermark: latestInstant(priorWatermark, bookkeeping.watermark),
       sourceMark,
       startedAt,
       finishedAt: new Date().toISOString(),

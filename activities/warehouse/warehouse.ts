@@ -1,16 +1,6 @@
-import type { LoadOutcome, StagedCounts } from '../../core/load-counts';
+import type { LoadBookkeeping, LoadOutcome } from '../../core/load-counts';
 import type { Lake } from '../lake';
 
-/** What a load records about itself in etl_loads: its window and the transform's counts (staging must match them). */
-export interface LoadBookkeeping extends StagedCounts {
-  loadId: string;
-  pipelineId: string;
-  source: string;
-  startedAt: string;
-  sinceTs: string | null;
-  untilTs: string | null;
-  watermark: string | null;
-}
 
 export interface LoadRequest {
   bookkeeping: LoadBookkeeping;
@@ -19,7 +9,7 @@ export interface LoadRequest {
   manifests: Record<string, string>;
 }
 
-export type { LoadOutcome };
+export type { LoadBookkeeping, LoadOutcome };
 
 export type Row = Record<string, unknown>;
 

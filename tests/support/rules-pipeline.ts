@@ -11,6 +11,7 @@ import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
 import { TABLES, columnNames, type TableName } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
+import { loadBookkeeping } from '../../core/load-counts';
 import { stageLoad, type StageResult } from '../../activities/stage/stage';
 import { parseProductsCsv, parseUsersCsv, type ProductRow, type UserRow } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';
@@ -136,16 +137,10 @@ export async function loadPrepared(o: LoadOptions, prepared: { transform: Transf
     {
       lake: o.lake,
       manifests: stage.manifests,
-      bookkeeping: {
-        loadId: o.loadId,
-        pipelineId: 'test-pipeline',
-        source: '/data/orders.json',
-        startedAt: o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z',
-        sinceTs: o.since ?? null,
-        untilTs: o.until ?? null,
-        watermark: transform.watermark,
-        ...counts,
-      },
+      bookkeeping: loadBookkeeping(
+        { loadId: o.loadId, pipelineId: 'test-pipeline', source: '/data/orders.json', startedAt: o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z', since: o.since, until: o.until },
+        [transform],
+      ),
     },
     () => undefined,
   );
