@@ -82,18 +82,18 @@ COPY (
 -- Reference rows, plus an inferred member for each id the loaded orders use that the file lacks.
 COPY (
   SELECT user_id::VARCHAR AS user_id, email::VARCHAR AS email, country::VARCHAR AS country, created_at::TIMESTAMP AS created_at, false AS is_inferred
-  FROM read_csv(getvariable('users_file'), all_varchar = true)
+  FROM read_csv(getvariable('users_file'), all_varchar = true, header = true, quote = '"')
   UNION ALL
   SELECT DISTINCT w.r.user_id, NULL, NULL, NULL, true FROM winners w
-  WHERE w.r.user_id NOT IN (SELECT user_id FROM read_csv(getvariable('users_file'), all_varchar = true))
+  WHERE w.r.user_id NOT IN (SELECT user_id FROM read_csv(getvariable('users_file'), all_varchar = true, header = true, quote = '"'))
 ) TO 'dim_user.parquet' (FORMAT parquet);
 
 COPY (
   SELECT sku::VARCHAR AS sku, name::VARCHAR AS name, category::VARCHAR AS category, price::DECIMAL(18,2) AS price, false AS is_inferred
-  FROM read_csv(getvariable('products_file'), all_varchar = true)
+  FROM read_csv(getvariable('products_file'), all_varchar = true, header = true, quote = '"')
   UNION ALL
   SELECT DISTINCT item.sku, NULL, NULL, NULL, true FROM items
-  WHERE reason IS NULL AND item.sku NOT IN (SELECT sku FROM read_csv(getvariable('products_file'), all_varchar = true))
+  WHERE reason IS NULL AND item.sku NOT IN (SELECT sku FROM read_csv(getvariable('products_file'), all_varchar = true, header = true, quote = '"'))
 ) TO 'dim_product.parquet' (FORMAT parquet);
 
 -- A rejected item's record is its own text: only those few are read again from their line.
