@@ -109,7 +109,7 @@ test.each([
     expect(error.message).toContain(where);
     expect(error.message).toContain(cause);
     const history = await client.workflow.getHandle(input.pipelineId).fetchHistory();
-    expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1, 1]); // pipelineState, extract, alert
+    expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt)).toEqual([1, 1, 1, 1]); // pipelineState, planPartitions, extract, alert
   } finally {
     await badWorker.stop();
   }
