@@ -29,7 +29,7 @@ export const MAX_BYTES = { string: 256, text: 65_535 } as const;
 
 /** The byte limit of a text column. */
 export function maxBytes(table: TableName, column: string): number {
-  const limit = TEXT_LIMITS.get(`${table}.${column}`);
+  const limit = TEXT_LIMITS[table].get(column);
   if (limit === undefined) throw new Error(`${table}.${column} is not a text column`);
   return limit;
 }
@@ -135,10 +135,10 @@ export const TABLES: Record<TableName, TableDef> = {
   },
 };
 
-/** `table.column` → byte limit, for every text column (the transform asks for each value). */
-const TEXT_LIMITS = new Map(
-  Object.values(TABLES).flatMap((t) => t.columns.flatMap((c): [string, number][] => (c.type === 'string' || c.type === 'text' ? [[`${t.name}.${c.name}`, MAX_BYTES[c.type]]] : []))),
-);
+/** Each table's text columns and their byte limits (the transform asks for each value). */
+const TEXT_LIMITS = Object.fromEntries(
+  Object.values(TABLES).map((t) => [t.name, new Map(t.columns.flatMap((c): [string, number][] => (c.type === 'string' || c.type === 'text' ? [[c.name, MAX_BYTES[c.type]]] : [])))]),
+) as Record<TableName, Map<string, number>>;
 
 /**
  * Columns staging adds after a table's own (staged Parquet and `stg_<table>` only, never the warehouse tables).
