@@ -106,7 +106,7 @@ test("a failed embedded run prints one line, its worker's logs go to the data di
   expect(exit.stdout).toBe('');
   const log = path.join(state, 'orders-etl.log');
   // Progress lines, then the outcome: no log line (JSON, task tokens, stacks) of the in-process worker.
-  for (const line of lines(exit)) expect(line).toMatch(/^orders-etl: (started |starting$|extract|failed$|the run failed: )/);
+  for (const line of lines(exit)) expect(line).toMatch(/^orders-etl: (started |starting$|plan$|partitions|failed$|the run failed: )/);
   expect(lines(exit).at(-1)).toBe(`orders-etl: the run failed: ${notFoundError()} (details in ${log})`);
   noStack(exit.stderr);
   expect(existsSync(log)).toBe(true);

@@ -208,4 +208,5 @@ test('messy orders: nothing lost, reconciled, exact line amounts, idempotent', a
     }),
     { numRuns: 100, seed: 20251001 },
   );
-});
+  // 200 loads, each opening DuckDB for the transform, the stage and the warehouse: minutes on a busy 2-core CI machine.
+}, 420_000);
