@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseIsoDateTime } from '../core/time';
 import { arrayStore, CorruptFileError, InvalidCursorError, type OrdersStore } from '../activities/extract/orders-store';
+import { mulberry32 } from '../sample_data/generate';
 
 /** The bundled Orders API of contract §2, serving a file, with fault injection for drills and tests. */
 export interface OrdersApiOptions {
@@ -33,17 +34,6 @@ export interface OrdersApiServer {
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class BadRequest extends Error {}
 

@@ -127,7 +127,7 @@ describe('transform', () => {
       ['fact_sales', stagedPartKey(LOAD, 'fact_sales', 0, 2), 8],
       ['rejected_records', stagedPartKey(LOAD, 'rejected_records', 0, 3), 7],
     ]);
-    expect(beats).toEqual([{ nextPage: 4, result }]);
+    expect(beats).toEqual([{ nextPage: 4, nextOffset: 12, result }]);
     for (const part of result.parts) expect(Object.keys((await readPart(part.key))[0])).toEqual(stagedColumns(part.table).map((c) => c.name));
 
     const run = await load(RECORDS, { reference: reference(USERS, PRODUCTS), pageSize: 4 });
@@ -146,6 +146,21 @@ describe('transform', () => {
     expect(sortRows(await readTable(warehouse, 'rejected_records'))).toEqual(sortRows(EXPECTED_REJECTIONS));
     expect(await readTable(warehouse, 'dim_user')).toEqual(EXPECTED_USERS);
     expect(await readTable(warehouse, 'dim_product')).toEqual(EXPECTED_PRODUCTS);
+  });
+
+  test('resumed from a heartbeat, it reads only the pages after it and ends with the same result', async () => {
+    const pages = await writeRawPages(lake, LOAD, RECORDS, 4);
+    const input = { loadId: LOAD, partition: 0, raw: { prefix: rawPrefix(LOAD), pages, verbatim: false, base: 0 }, rejectedAt: REJECTED_AT, chunkRows: 2, notAfter: TEST_NOT_AFTER };
+    const beats: TransformProgress[] = [];
+    const whole = await transformOrders(input, lake, (d) => beats.push(structuredClone(d)));
+    expect(beats.map((b) => [b.nextPage, b.nextOffset, b.result.counts.extracted])).toEqual([[2, 4, 4], [3, 8, 8], [4, 12, 12]]);
+
+    // A retry after the first chunk: page 1 is neither read nor counted again.
+    const read: string[] = [];
+    const watched = Object.assign(Object.create(lake), { get: (key: string) => (read.push(key), lake.get(key)) });
+    const resumed = await transformOrders(input, watched, () => undefined, beats[0]);
+    expect(read).toEqual([2, 3].map((page) => `${rawPrefix(LOAD)}page-00000${page}.jsonl`));
+    expect(resumed).toEqual(whole);
   });
 
   test('without reference files every used user and sku is an inferred member', async () => {

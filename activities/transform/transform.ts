@@ -73,6 +73,9 @@ export interface TransformResult {
 /** Where a transform stands after a chunk: heartbeated, so a retry resumes at the next page. */
 export interface TransformProgress {
   nextPage: number;
+  /** The stream position of that page's start. */
+  nextOffset: number;
+  /** What the chunks written so far hold (records after them are counted again on resume). */
   result: TransformResult;
 }
 
@@ -101,8 +104,11 @@ function parseRecord(text: string): unknown {
 
 const NEWLINE = 0x0a;
 
-/** The records of one page with their stream positions; `offset` is the page's position. */
-function* pageRecords(page: Buffer, raw: RawPartition, offset: number): Generator<{ text: string; position: number }> {
+/**
+ * Calls `each` with every record of a page and its stream position (`offset` is the page's) and returns the next
+ * page's position: verbatim pages are contiguous bytes of the source, encoded pages count records.
+ */
+function forEachRecord(page: Buffer, raw: RawPartition, offset: number, each: (text: string, position: number) => void): number {
   let index = 0;
   for (let start = 0; start < page.length; ) {
     let end = page.indexOf(NEWLINE, start);
@@ -110,12 +116,13 @@ function* pageRecords(page: Buffer, raw: RawPartition, offset: number): Generato
     const line = page.toString('utf8', start, end);
     if (raw.verbatim) {
       const text = line.trim();
-      if (text !== '') yield { text, position: offset + start };
+      if (text !== '') each(text, offset + start);
     } else if (line !== '') {
-      yield { text: decodeRawLine(line), position: offset + index++ };
+      each(decodeRawLine(line), offset + index++);
     }
     start = end + 1;
   }
+  return offset + (raw.verbatim ? page.length : index);
 }
 
 /** The rows of one chunk, one buffer per staged table. */
@@ -159,10 +166,11 @@ export async function transformOrders(
 
   // A chunk is written while the next one is parsed: DuckDB works on its own threads, the rules on this one.
   let writing: Promise<void> = Promise.resolve();
-  const flush = async (nextPage: number) => {
+  const flush = async (nextPage: number, nextOffset: number) => {
     await writing;
     const full = chunk;
-    const chunkWatermark = watermark;
+    // The checkpoint is taken now: the next chunk's records are counted while this one is written.
+    const checkpoint = { counts: { ...counts }, watermark: watermark === null ? null : formatIso(watermark) };
     chunk = new ChunkTables(input.chunkRows);
     writing = (async () => {
       const tables: [TableName, TableBuffer][] = [['dim_order', full.orders], ['fact_sales', full.lines], ['rejected_records', full.rejections]];
@@ -170,35 +178,29 @@ export async function transformOrders(
         if (buffer.rows === 0) continue;
         result.parts.push(await writer.write(buffer, stagedPartKey(input.loadId, table, input.partition, result.parts.length + 1), lake));
       }
-      result.watermark = chunkWatermark === null ? null : formatIso(chunkWatermark);
-      heartbeat({ nextPage, result });
+      result.watermark = checkpoint.watermark;
+      heartbeat({ nextPage, nextOffset, result: { ...checkpoint, parts: [...result.parts] } });
     })();
   };
 
   try {
-    let offset = raw.base;
-    for (let page = 1; page <= raw.pages; page++) {
-      const body = await lake.get(rawPageKey(raw.prefix, page));
-      const skip = resumeFrom !== undefined && page < resumeFrom.nextPage;
-      if (!skip) {
-        for (const { text, position } of pageRecords(body, raw, offset)) {
-          const record = parseRecord(text);
-          if (raw.window && !inWindow(record, position, raw.window)) continue;
-          counts.extracted++;
-          const check = checkRecord(record, notAfter);
-          if (!check.ok) {
-            counts.rejectedOrders++;
-            reject(check.reason, check.orderId, null, text, null);
-            continue;
-          }
-          counts.versions++;
-          if (watermark === null || check.value.createdAt > watermark) watermark = check.value.createdAt;
-          emitVersion(check.value, text, position, chunk, counts, reject);
+    let offset = resumeFrom?.nextOffset ?? raw.base;
+    for (let page = resumeFrom?.nextPage ?? 1; page <= raw.pages; page++) {
+      offset = forEachRecord(await lake.get(rawPageKey(raw.prefix, page)), raw, offset, (text, position) => {
+        const record = parseRecord(text);
+        if (raw.window && !inWindow(record, position, raw.window)) return;
+        counts.extracted++;
+        const check = checkRecord(record, notAfter);
+        if (!check.ok) {
+          counts.rejectedOrders++;
+          reject(check.reason, check.orderId, null, text, null);
+          return;
         }
-        if (chunk.orders.rows >= input.chunkRows || page === raw.pages) await flush(page + 1);
-      }
-      // Verbatim pages are contiguous bytes of the source; encoded pages count records.
-      offset += raw.verbatim ? body.length : pageLineCount(body);
+        counts.versions++;
+        if (watermark === null || check.value.createdAt > watermark) watermark = check.value.createdAt;
+        emitVersion(check.value, text, position, chunk, counts, reject);
+      });
+      if (chunk.orders.rows >= input.chunkRows || page === raw.pages) await flush(page + 1, offset);
     }
     await writing;
   } finally {
@@ -206,12 +208,6 @@ export async function transformOrders(
     await writer.close();
   }
   return result;
-}
-
-function pageLineCount(page: Buffer): number {
-  let lines = 0;
-  for (let at = page.indexOf(NEWLINE); at !== -1; at = page.indexOf(NEWLINE, at + 1)) lines++;
-  return lines;
 }
 
 // Rows are appended from these arrays, reused for every row: a row costs no allocation.
