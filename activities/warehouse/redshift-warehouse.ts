@@ -18,7 +18,7 @@ import {
   WarehouseThrottledError,
   WarehouseUnavailableError,
 } from '../../core/errors';
-import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
