@@ -22,8 +22,8 @@ export function lineageEmitter(input: PipelineInput): (transition: RunTransition
       await emitLineage({ ...transition, runId, pipelineId: input.pipelineId, source: input.source, warehouse: input.warehouse });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      log.warn('the lineage event could not be sent; the run goes on', { eventType: transition.eventType, error: cause });
+      const error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+      log.warn('the lineage event could not be sent; the run goes on', { eventType: transition.eventType, error });
     }
   };
 }

@@ -39,8 +39,10 @@ function httpTransport(url: string, apiKey: string | undefined): LineageTranspor
           signal: AbortSignal.timeout(TIMEOUT_MS),
         });
       } catch (err) {
-        // Thrown fresh: undici's errors may carry the request, and with it the Authorization header.
-        const reason = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${TIMEOUT_MS} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        // Thrown fresh: undici's errors may carry the request, and with it the Authorization header. Its errors
+        // come from Node's own realm (not always `instanceof Error` here), hence the duck typing.
+        const { name, message, cause } = (err ?? {}) as { name?: string; message?: string; cause?: { message?: string } };
+        const reason = name === 'TimeoutError' ? `timed out after ${TIMEOUT_MS} ms` : (cause?.message ?? message ?? String(err));
         throw new Error(`lineage endpoint ${target}: ${reason}`);
       }
       await res.body?.cancel().catch(() => undefined); // the answer's body says nothing we use; release the connection
