@@ -4,7 +4,9 @@ import path from 'node:path';
 import { ActivityFailure, WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi } from '../dev/orders-api-server';
 import { buildRunEvent, lineageProducer, type RunEvent } from '../activities/lineage/lineage-event';
+import { Writable } from 'node:stream';
 import { ConfigurationError, loadWorkerConfig, packageVersion } from '../client/config';
+import { createLogger } from '../core/logger';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
 import { lineageProblems, startLineageReceiver, type LineageReceiver } from './support/openlineage';
 import { ROOT, startTestWorker, testClient, type RunningWorker } from './support/temporal';
@@ -189,4 +191,12 @@ test('the worker refuses a lineage URL that is not http(s), and both a URL and a
     file: undefined,
     version: packageVersion(),
   });
+});
+
+test('the lineage API key is redacted should the settings ever be logged', () => {
+  let out = '';
+  const logger = createLogger(new Writable({ write(chunk, _enc, cb) { out += chunk.toString(); cb(); } }), { LOG_LEVEL: 'info' });
+  logger.info({ lineage: loadWorkerConfig({ OPENLINEAGE_URL: 'http://marquez:5000', OPENLINEAGE_API_KEY: API_KEY }).activities.lineage }, 'settings');
+  expect(JSON.parse(out).lineage).toMatchObject({ url: 'http://marquez:5000', apiKey: '[redacted]' });
+  expect(out).not.toContain(API_KEY);
 });
