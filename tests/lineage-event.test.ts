@@ -116,7 +116,7 @@ test('datasets: an API is its origin and orders endpoint (no credentials, no que
   expect(sourceDataset('https://token:pw@shop.example:8443/api/v2/?tenant=3')).toEqual({ namespace: 'https://shop.example:8443', name: '/api/v2/orders' });
   expect(sourceDataset('http://127.0.0.1:8080')).toEqual({ namespace: 'http://127.0.0.1:8080', name: '/orders' });
   expect(warehouseDataset('redshift:etl-cluster/analytics', 'fact_sales')).toEqual({ namespace: 'redshift://etl-cluster', name: 'analytics.public.fact_sales' });
-  expect(warehouseDataset('redshift', 'dim_user')).toEqual({ namespace: 'redshift', name: 'main.dim_user' });
+  expect(warehouseDataset('redshift', 'dim_user')).toEqual({ namespace: 'redshift', name: 'public.dim_user' });
   expect(warehouseDataset('duckdb:/var/lib/etl/w.duckdb', 'dim_order')).toEqual({ namespace: 'duckdb:///var/lib/etl/w.duckdb', name: 'main.dim_order' });
 });
 

@@ -89,9 +89,11 @@ export function sourceDataset(source: string): DatasetRef {
 
 /**
  * A warehouse table as a dataset: DuckDB's namespace is its file (`duckdb://` + path), Redshift's its cluster or
- * workgroup with `database.schema.table` names. The tables live in the default schema of each.
+ * workgroup with `database.schema.table` names (a bare `redshift`: a worker without a Redshift target, which a
+ * failed run still names). The tables live in the default schema of each.
  */
 export function warehouseDataset(warehouse: string, table: string): DatasetRef {
+  if (warehouse === 'redshift') return { namespace: 'redshift', name: `public.${table}` };
   const redshift = /^redshift:([^/]+)\/(.+)$/.exec(warehouse);
   if (redshift) return { namespace: `redshift://${redshift[1]}`, name: `${redshift[2]}.public.${table}` };
   const duckdb = /^duckdb:(.+)$/.exec(warehouse);
