@@ -9,6 +9,8 @@ import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
+import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
+import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
 import { metrics } from './metrics';
 import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
@@ -26,6 +28,8 @@ export interface ActivityConfig {
   uiUrl?: string;
   /** Authentication to an Orders API (ORDERS_API_TOKEN, ORDERS_API_HEADERS): never in a workflow's input. */
   sourceHeaders: Record<string, string>;
+  /** OPENLINEAGE_URL (+ OPENLINEAGE_API_KEY) or OPENLINEAGE_FILE, and the version the events' producer names; absent or neither set: no lineage. */
+  lineage?: LineageSettings & { version: string };
 }
 
 export interface ActivityDeps {
@@ -50,6 +54,15 @@ function heartbeat(details?: unknown): void {
 
 export function createActivities(deps: ActivityDeps) {
   const { lakes, warehouses } = deps;
+  const lineage = deps.config.lineage && createLineageTransport(deps.config.lineage);
+  // A run that failed because its warehouse cannot be opened (no Redshift target) still names it in its lineage.
+  const warehouseName = (spec: string): string => {
+    try {
+      return warehouses.open(spec).name;
+    } catch {
+      return spec;
+    }
+  };
 
   return {
     /**
@@ -145,6 +158,17 @@ export function createActivities(deps: ActivityDeps) {
       const ui = deps.config.uiUrl?.replace(/\/+$/, '');
       const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
       await sendAlert({ ...input, uiUrl }, deps.config.alerts);
+    },
+
+    /**
+     * Sends one OpenLineage event of a run (a local activity of the pipeline workflow): a no-op without
+     * OPENLINEAGE_URL or OPENLINEAGE_FILE. A failure throws so Temporal retries it; the workflow then goes on.
+     */
+    async emitLineage(transition: LineageTransition): Promise<void> {
+      if (!lineage) return;
+      const event = buildRunEvent({ ...transition, warehouse: warehouseName(transition.warehouse) }, lineageProducer(deps.config.lineage!.version));
+      await lineage.send(event);
+      Context.current().log.debug('lineage event sent', { eventType: event.eventType, to: lineage.target });
     },
   };
 }

@@ -1,6 +1,7 @@
 import {
   ActivityCancellationType,
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   isCancellation,
   log,
@@ -30,6 +31,7 @@ import {
   type WarehouseLoad,
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
+import { lineageEmitter } from './lineage';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -127,6 +129,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
   const progress: PipelineProgress = { stage: 'starting', loadId, since: input.since ?? null };
   setHandler(progressQuery, () => progress);
   upsertSearchAttributes({ PipelineId: [input.pipelineId], LoadId: [loadId], PipelineStage: ['starting'] });
+  const lineage = lineageEmitter(input);
+  await lineage({ eventType: 'START', eventTime: startedAt });
   const enter = (stageName: PipelineProgress['stage']) => {
     progress.stage = stageName;
     upsertSearchAttributes({ PipelineStage: [stageName] });
@@ -245,9 +249,14 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
     upsertMemo({ summary: result });
+    await lineage({ eventType: 'COMPLETE', eventTime: result.finishedAt, result });
     return result;
   } catch (err) {
-    if (isCancellation(err)) throw err; // cancelled by someone: not a failure to alert about
+    if (isCancellation(err)) {
+      // Cancelled by someone: not a failure to alert about, but its lineage run ends (outside the cancelled scope).
+      await CancellationScope.nonCancellable(() => lineage({ eventType: 'ABORT', eventTime: new Date().toISOString() }));
+      throw err;
+    }
     const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
     progress.stage = 'failed';
     progress.error = message;
@@ -258,6 +267,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     } catch (alertError) {
       log.error('the failure alert could not be sent', { error: String(alertError) });
     }
+    await lineage({ eventType: 'FAIL', eventTime: new Date().toISOString(), error: message });
     // Temporal failures (an activity's, with its attempts and cause) fail the run as they are.
     if (err instanceof TemporalFailure) throw err;
     throw ApplicationFailure.nonRetryable(message, 'PipelineFailed');
