@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { InvalidInputError } from './core/errors';
 import { startOrdersApi } from './dev/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageRoot, parseFlag, type EnvConfig } from './client/config';
+import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageVersion, parseFlag, type EnvConfig } from './client/config';
 import { startDevServer } from './dev/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
@@ -52,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
     // Usage errors (unknown command or option, missing value) are one line too, like every other error.
     .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`) });
   program.exitOverride();
-  program.version((JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, '-V, --version');
+  program.version(packageVersion(), '-V, --version');
   const config = (): EnvConfig => loadEnvConfig();
 
   pipelineOptions(program.command('run').description('run the pipeline once through Temporal and wait for it'))

@@ -82,3 +82,19 @@ export class WarehouseThrottledError extends EtlError {}
  * the holder lets go (a report, a BI tool, a leftover load), so the open is tried again.
  */
 export class WarehouseBusyError extends EtlError {}
+
+/**
+ * What went wrong, in one line: the message of the error's cause when it has one (a Temporal failure wraps the
+ * activity's error; fetch's "fetch failed" wraps the network error), else its own. Duck-typed: fetch's errors come
+ * from Node's own realm, which `instanceof Error` does not recognise under Jest.
+ */
+export function causeMessage(err: unknown): string {
+  const { message, cause } = (err ?? {}) as { message?: unknown; cause?: { message?: unknown } };
+  if (typeof cause?.message === 'string') return cause.message;
+  return typeof message === 'string' ? message : String(err);
+}
+
+/** Why a fetch with `AbortSignal.timeout(timeoutMs)` failed. */
+export function fetchFailureReason(err: unknown, timeoutMs: number): string {
+  return (err as { name?: unknown } | null)?.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : causeMessage(err);
+}

@@ -1,5 +1,6 @@
 import { isCancellation, log, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { causeMessage } from '../core/errors';
 import type { LineageTransition } from '../activities/lineage/lineage-event';
 import type { PipelineInput } from './types';
 
@@ -22,8 +23,7 @@ export function lineageEmitter(input: PipelineInput): (transition: RunTransition
       await emitLineage({ ...transition, runId, pipelineId: input.pipelineId, source: input.source, warehouse: input.warehouse });
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-      log.warn('the lineage event could not be sent; the run goes on', { eventType: transition.eventType, error });
+      log.warn('the lineage event could not be sent; the run goes on', { eventType: transition.eventType, error: causeMessage(err) });
     }
   };
 }

@@ -19,7 +19,7 @@ import type { ExtractInput, ExtractResult } from '../activities/extract/extract'
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
-import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { causeMessage, NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { latestInstant } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
@@ -257,7 +257,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       await CancellationScope.nonCancellable(() => lineage({ eventType: 'ABORT', eventTime: new Date().toISOString() }));
       throw err;
     }
-    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const message = causeMessage(err);
     progress.stage = 'failed';
     progress.error = message;
     upsertSearchAttributes({ PipelineStage: ['failed'] });

@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import type pino from 'pino';
+import { fetchFailureReason } from '../../core/errors';
 import { logger as defaultLogger } from '../../core/logger';
 import { redactUrls } from '../../core/redact';
 
@@ -112,7 +113,7 @@ async function postWebhook(input: AlertInput, url: string): Promise<void> {
     });
   } catch (err) {
     // Thrown fresh, without `cause`: undici/URL errors can carry the full URL, which must not reach Temporal's history.
-    const reason = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${TIMEOUT_MS} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const reason = fetchFailureReason(err, TIMEOUT_MS);
     throw new Error(`webhook ${originOf(url)}: ${reason.split(url).join('<webhook URL>')}`);
   }
   if (!res.ok) {

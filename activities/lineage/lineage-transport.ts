@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fetchFailureReason } from '../../core/errors';
 import { redactUrls } from '../../core/redact';
 import type { RunEvent } from './lineage-event';
 
@@ -39,11 +40,8 @@ function httpTransport(url: string, apiKey: string | undefined): LineageTranspor
           signal: AbortSignal.timeout(TIMEOUT_MS),
         });
       } catch (err) {
-        // Thrown fresh: undici's errors may carry the request, and with it the Authorization header. Its errors
-        // come from Node's own realm (not always `instanceof Error` here), hence the duck typing.
-        const { name, message, cause } = (err ?? {}) as { name?: string; message?: string; cause?: { message?: string } };
-        const reason = name === 'TimeoutError' ? `timed out after ${TIMEOUT_MS} ms` : (cause?.message ?? message ?? String(err));
-        throw new Error(`lineage endpoint ${target}: ${reason}`);
+        // Thrown fresh: undici's errors may carry the request, and with it the Authorization header.
+        throw new Error(`lineage endpoint ${target}: ${fetchFailureReason(err, TIMEOUT_MS)}`);
       }
       await res.body?.cancel().catch(() => undefined); // the answer's body says nothing we use; release the connection
       if (!res.ok) throw new Error(`lineage endpoint ${target} answered HTTP ${res.status}`);

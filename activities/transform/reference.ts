@@ -51,14 +51,8 @@ function parseCsv<T>(text: string, file: string, required: string, table: TableN
   if (!header.has(required)) throw new InvalidInputError(`${file} has no "${required}" column`);
   const checked = TABLES[table].columns.flatMap((column) => (header.has(column.name) ? [{ column, index: header.get(column.name)! }] : []));
   const rows: T[] = [];
-  let record: string[] = [];
-  const value: CsvValue = (column) => {
-    const index = header.get(column);
-    const cell = index === undefined ? undefined : record[index];
-    return cell === '' ? undefined : cell;
-  };
   for (let r = 1; r < records.length; r++) {
-    record = records[r];
+    const record = records[r];
     for (const { column, index } of checked) {
       const cell = record[index];
       if (cell === undefined || cell === '' || fitsValue(table, column, cell)) continue;
@@ -67,7 +61,10 @@ function parseCsv<T>(text: string, file: string, required: string, table: TableN
       const { info } = (parse(text, { ...options, info: true }) as unknown as { info: { lines: number } }[])[r];
       throw new InvalidInputError(`${file}, line ${info.lines}, column ${column.name}: the value does not fit ${limit}`);
     }
-    const row = toRow(value);
+    const row = toRow((name) => {
+      const cell = record[header.get(name) ?? -1];
+      return cell === '' ? undefined : cell;
+    });
     if (row !== null) rows.push(row);
   }
   return rows;
