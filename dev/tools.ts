@@ -1,5 +1,5 @@
 /**
- * Finds or installs the pinned external binaries (Temporal CLI, Versity S3 gateway) into a per-user cache
+ * Finds or installs the pinned external binaries (Temporal CLI, Versity S3 gateway, Prometheus) into a per-user cache
  * outside the checkout, so a fresh clone needs nothing but `npm install` and the tools survive `git clean`.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +10,8 @@ import * as path from 'node:path';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const VERSITYGW_VERSION = '1.7.0';
 export const SQLGLOT_VERSION = '30.31.0';
+/** The Prometheus release the dashboard's queries are tested on; docker-compose.yml runs the same one. */
+export const PROMETHEUS_VERSION = '3.16.0';
 
 const LOCK_MAX_AGE_MS = 60 * 60_000;
 
@@ -55,6 +57,24 @@ export function ensureS3Server(): Promise<string> {
     envVar: 'VERSITYGW_PATH',
     dirName: `versitygw-${VERSITYGW_VERSION}`,
     binName: 'versitygw',
+    installers: [{ describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) }],
+  });
+}
+
+/**
+ * Absolute path of `prometheus` 3.16.0, which evaluates the dashboard's queries in the tests. Built from source:
+ * Prometheus is not published on npm or PyPI, and its Go module versions 3.x as v0.3xx.y. Without the npm build
+ * of its web UI the binary serves no UI pages, only the HTTP API, which is all the tests and the dashboard
+ * renderer use.
+ */
+export function ensurePrometheus(): Promise<string> {
+  const [major, minor, patch] = PROMETHEUS_VERSION.split('.').map(Number);
+  const goPackage = `github.com/prometheus/prometheus/cmd/prometheus@v0.${major * 100 + minor}.${patch}`;
+  return ensureTool({
+    label: `Prometheus ${PROMETHEUS_VERSION}`,
+    envVar: 'PROMETHEUS_PATH',
+    dirName: `prometheus-${PROMETHEUS_VERSION}`,
+    binName: 'prometheus',
     installers: [{ describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) }],
   });
 }
