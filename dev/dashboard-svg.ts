@@ -6,7 +6,7 @@ import type { DashboardPanel } from './dashboard';
 
 export interface DrawnSeries {
   name: string;
-  /** [unix seconds, value]; NaN where Prometheus had no value. */
+  /** [unix seconds, value], in time order; a step without a value has no point. */
   points: Array<[number, number]>;
 }
 
@@ -24,6 +24,8 @@ export interface DrawnDashboard {
   footnote: string;
   start: number;
   end: number;
+  /** Seconds between the points of a range query: Prometheus leaves out the steps without a value. */
+  step: number;
   panels: DrawnPanel[];
 }
 
@@ -70,7 +72,7 @@ function clock(t: number): string {
   return new Date(t * 1000).toISOString().slice(11, 19);
 }
 
-function timeSeriesSvg(drawn: DrawnPanel, width: number, height: number, start: number, end: number): string {
+function timeSeriesSvg(drawn: DrawnPanel, width: number, height: number, start: number, end: number, step: number): string {
   const { panel, series } = drawn;
   const unit = panel.fieldConfig.defaults.unit;
   const bars = panel.fieldConfig.defaults.custom?.drawStyle === 'bars';
@@ -118,8 +120,9 @@ function timeSeriesSvg(drawn: DrawnPanel, width: number, height: number, start: 
   } else {
     series.forEach((s, i) => {
       const color = colorOf(panel, s.name, i);
-      // Runs of consecutive values are lines; a value alone between gaps is a dot.
+      // Runs of values at consecutive steps are lines; a value alone between gaps is a dot (as Grafana draws them).
       let run: string[] = [];
+      let previous = -Infinity;
       const flush = () => {
         if (run.length > 1) parts.push(`<polyline points="${run.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
         else if (run.length === 1) {
@@ -129,13 +132,32 @@ function timeSeriesSvg(drawn: DrawnPanel, width: number, height: number, start: 
         run = [];
       };
       for (const [t, v] of s.points) {
+        if (t - previous > step * 1.5 || !Number.isFinite(v)) flush();
         if (Number.isFinite(v)) run.push(`${x(t).toFixed(1)},${y(v).toFixed(1)}`);
-        else flush();
+        previous = t;
       }
       flush();
     });
   }
   return `<svg width="${width}" height="${height}">${parts.join('')}</svg>`;
+}
+
+const LEGEND_ROW_PX = 20;
+/** Roughly what a legend entry takes in 12 px text: its swatch, its name, its margin. */
+const legendEntryPx = (name: string) => 34 + name.length * 6.8;
+
+/** How many rows the legend wraps to in `width`, so the chart above leaves it room. */
+function legendRowsOf(drawn: DrawnPanel, width: number): number {
+  let rows = 1;
+  let used = 0;
+  for (const { name } of drawn.series) {
+    if (used > 0 && used + legendEntryPx(name) > width) {
+      rows++;
+      used = 0;
+    }
+    used += legendEntryPx(name);
+  }
+  return rows;
 }
 
 function legendHtml(drawn: DrawnPanel): string {
@@ -167,10 +189,11 @@ export function dashboardHtml(dashboard: DrawnDashboard): string {
     const { x, y, w, h } = drawn.panel.gridPos;
     const width = w * column - GAP;
     const height = h * ROW_PX - GAP;
-    const chartHeight = height - 30 - (drawn.panel.type === 'timeseries' ? 26 : 0);
+    const legendRows = legendRowsOf(drawn, width - 16);
+    const chartHeight = height - 30 - (drawn.panel.type === 'timeseries' ? 4 + legendRows * LEGEND_ROW_PX : 0);
     const body =
       drawn.panel.type === 'timeseries'
-        ? timeSeriesSvg(drawn, width - 16, chartHeight, dashboard.start, dashboard.end) + legendHtml(drawn)
+        ? timeSeriesSvg(drawn, width - 16, chartHeight, dashboard.start, dashboard.end, dashboard.step) + legendHtml(drawn)
         : drawn.panel.type === 'stat'
           ? statHtml(drawn)
           : barGaugeHtml(drawn);
@@ -184,7 +207,7 @@ main { position: relative; height: ${rows * ROW_PX}px; }
 section { position: absolute; background: #181b1f; border: 1px solid #2c3235; border-radius: 3px; padding: 0 8px; box-sizing: border-box; overflow: hidden; }
 h2 { margin: 0; height: 30px; line-height: 30px; font-size: 14px; font-weight: 500; color: #fff; }
 svg .grid { stroke: #2c3235; } svg .axis { fill: #8e8e9e; font-size: 11px; } svg .nodata, .nodata { fill: #8e8e9e; color: #8e8e9e; font-size: 15px; }
-.legend { height: 22px; overflow: hidden; font-size: 12px; } .legend span { margin-right: 14px; white-space: nowrap; }
+.legend { font-size: 12px; line-height: ${LEGEND_ROW_PX}px; } .legend span { margin-right: 14px; white-space: nowrap; }
 .legend i { display: inline-block; width: 14px; height: 4px; margin-right: 6px; vertical-align: middle; border-radius: 2px; }
 .stats { display: flex; gap: 12px; height: calc(100% - 40px); align-items: center; justify-content: space-around; }
 .stat { text-align: center; } .stat .value { font-size: 54px; font-weight: 500; } .stat .name { font-size: 15px; }
