@@ -105,11 +105,13 @@ async function main(argv: string[]): Promise<void> {
     .description('install (or find) the pinned Temporal CLI and S3 gateway into the cache, and print their paths')
     .option('--s3', 'also the S3-compatible gateway the tests use (built with go install: a few minutes)')
     .option('--sqlglot', "also the venv with sqlglot, the Redshift-dialect parser the tests check Redshift's SQL with")
-    .action(async (flags: { s3?: boolean; sqlglot?: boolean }) => {
-      const { ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./dev/tools');
+    .option('--prometheus', "also Prometheus, which the tests evaluate the dashboard's queries on (built with go install: a few minutes)")
+    .action(async (flags: { s3?: boolean; sqlglot?: boolean; prometheus?: boolean }) => {
+      const { ensurePrometheus, ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./dev/tools');
       process.stdout.write(`temporal   ${await ensureTemporalCli()}\n`);
       if (flags.s3) process.stdout.write(`versitygw  ${await ensureS3Server()}\n`);
       if (flags.sqlglot) process.stdout.write(`sqlglot    ${await ensureSqlglot()}\n`);
+      if (flags.prometheus) process.stdout.write(`prometheus ${await ensurePrometheus()}\n`);
     });
 
   program

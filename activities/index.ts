@@ -11,7 +11,7 @@ import { transformOrders, type TransformInput, type TransformProgress, type Tran
 import { sendAlert, type AlertInput } from './alert/alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
-import { metrics } from './metrics';
+import { metrics, timedStage } from './metrics';
 import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
@@ -41,6 +41,9 @@ export interface ActivityDeps {
   lakes: Lakes;
   warehouses: Warehouses;
 }
+
+/** What every stage activity gets besides its own input: the pipeline it works for (the metrics' `pipeline` label). */
+type OfPipeline = { pipelineId: string };
 
 /**
  * Heartbeats carry progress (Temporal hands the last one back to a retry or to another worker) and bring
@@ -86,12 +89,10 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** The run's partitions, with record boundaries found in the file (or time slices of an API's window). */
-    async planPartitions(input: PlanInput): Promise<PartitionPlan> {
-      return planPartitions(input);
-    },
+    planPartitions: timedStage('plan', async (input: PlanInput & OfPipeline): Promise<PartitionPlan> => planPartitions(input)),
 
     /** One call of the extract: it resumes from its last heartbeat (a retry) or from where an earlier call stopped. */
-    async extract(input: ExtractInput & { lake: string }): Promise<ExtractResult> {
+    extract: timedStage('extract', async (input: ExtractInput & OfPipeline & { lake: string }): Promise<ExtractResult> => {
       const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
       if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
@@ -100,7 +101,7 @@ export function createActivities(deps: ActivityDeps) {
           signal: Context.current().cancellationSignal,
           headers: deps.config.sourceHeaders,
         });
-        metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
+        metrics.recordsExtracted.inc({ pipeline: input.pipelineId }, result.records - (resumeFrom?.records ?? 0));
         return result;
       } catch (err) {
         // Retry-After is honoured by asking Temporal for that delay instead of its next backoff step.
@@ -109,35 +110,36 @@ export function createActivities(deps: ActivityDeps) {
         }
         throw err;
       }
-    },
+    }),
 
     /** One partition's transform: it resumes after the last chunk it heartbeated (a retry, or another worker). */
-    async transform(input: TransformInput & { lake: string }): Promise<TransformResult> {
+    transform: timedStage('transform', async (input: TransformInput & OfPipeline & { lake: string }): Promise<TransformResult> => {
       const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
       const result = await transformOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom);
-      metrics.recordsRejected.inc(result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
+      metrics.recordsRejected.inc({ pipeline: input.pipelineId }, result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
       return result;
-    },
+    }),
 
     /** The manifests naming every partition's parts, and the reference rows of the dimensions. */
-    async stage(input: Omit<StageInput, 'users' | 'products'> & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> {
+    stage: timedStage('stage', async (input: Omit<StageInput, 'users' | 'products'> & OfPipeline & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> => {
       const [users, products] = await Promise.all([
         input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
         input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
       ]);
       const result = await stageLoad({ loadId: input.loadId, parts: input.parts, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
-      metrics.bytesStaged.inc(result.bytes);
+      metrics.bytesStaged.inc({ pipeline: input.pipelineId }, result.bytes);
       return result;
-    },
+    }),
 
-    async load(input: { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> {
+    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> => {
       const warehouse = warehouses.open(input.warehouse);
       const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake) }, (s) => heartbeat(s));
-      metrics.ordersLoaded.inc(outcome.ordersLoaded);
-      metrics.linesLoaded.inc(outcome.linesLoaded);
-      metrics.runs.inc({ status: 'loaded' });
+      const pipeline = input.pipelineId;
+      metrics.ordersLoaded.inc({ pipeline }, outcome.ordersLoaded);
+      metrics.linesLoaded.inc({ pipeline }, outcome.linesLoaded);
+      metrics.runs.inc({ pipeline, status: 'loaded' });
       return outcome;
-    },
+    }),
 
     /** Queues the calling run's load on its warehouse's lock (a local activity of the pipeline workflow). */
     async requestWarehouseLock(input: { warehouse: string; pipelineId: string; loadId: string }) {
@@ -154,7 +156,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
     async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
       // The alert is retried until delivered: only its first attempt counts the failed run.
-      if (Context.current().info.attempt === 1) metrics.runs.inc({ status: 'failed' });
+      if (Context.current().info.attempt === 1) metrics.runs.inc({ pipeline: input.pipelineId, status: 'failed' });
       const ui = deps.config.uiUrl?.replace(/\/+$/, '');
       const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
       await sendAlert({ ...input, uiUrl }, deps.config.alerts);

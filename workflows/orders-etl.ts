@@ -15,7 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
+import type { ExtractResult } from '../activities/extract/extract';
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
@@ -80,7 +80,7 @@ const DEFAULT_SOURCE_RETRY: Required<SourceRetryPolicy> = { initialIntervalMs: 1
  * Retry-After), starts with a fresh attempt budget. So a flaky source finishes, and one down for good fails after
  * the budget's backoff. When nothing fails, one call does the whole extract (the history stays small).
  */
-async function extractAll(request: ExtractInput & { lake: string }, policy: SourceRetryPolicy | undefined): Promise<ExtractResult> {
+async function extractAll(request: Parameters<Activities['extract']>[0], policy: SourceRetryPolicy | undefined): Promise<ExtractResult> {
   const { initialIntervalMs, maximumIntervalMs, attemptsWithoutProgress } = { ...DEFAULT_SOURCE_RETRY, ...policy };
   const { extract } = proxyActivities<Activities>({
     ...longActivity,
@@ -145,7 +145,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     log.info('extracting', { loadId, since, until: input.until ?? null });
 
     enter('plan');
-    const plan = await planPartitions({ source: input.source, since: since ?? undefined, until: input.until, partitions: input.partitions, sourceMark: prior.sourceMark });
+    const plan = await planPartitions({ pipelineId: input.pipelineId, source: input.source, since: since ?? undefined, until: input.until, partitions: input.partitions, sourceMark: prior.sourceMark });
     const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
     log.info('partitions planned', { loadId, chosen: plan.chosen, parallelism });
     const partitionsProgress = { total: plan.partitions.length, done: 0, running: 0, chosen: plan.chosen, parallelism };
@@ -160,6 +160,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       try {
         const extracted = await extractAll(
           {
+            pipelineId: input.pipelineId,
             loadId,
             lake: input.lake,
             source: input.source,
@@ -176,6 +177,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         pagesOf[partition.index] = extracted.pages;
         progress.pages = pagesOf.reduce((a, b) => a + b, 0);
         const transformed = await transform({
+          pipelineId: input.pipelineId,
           loadId,
           lake: input.lake,
           partition: partition.index,
@@ -204,7 +206,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     const sourceMark = partitions.at(-1)?.extracted.sourceMark ?? null;
 
     enter('stage');
-    const staged = await stage({ loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
+    const staged = await stage({ pipelineId: input.pipelineId, loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
 
     // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
     const waiting = (heldBy: WarehouseLoad) => {
@@ -215,6 +217,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       enter('load');
       delete progress.heldBy;
       return load({
+        pipelineId: input.pipelineId,
         lake: input.lake,
         warehouse: input.warehouse,
         manifests: staged.manifests,
