@@ -17,6 +17,7 @@ export const metrics = {
   recordsRejected: counter('orders_etl_records_rejected_total', 'Records and items quarantined in rejected_records'),
   bytesStaged: counter('orders_etl_bytes_staged_total', 'Bytes of Parquet written to the lake staging area'),
   runs: counter('orders_etl_runs_total', 'Pipeline runs by outcome: loaded, or failed (counted once per run)', ['status'] as const),
+  qualityChecks: counter('orders_etl_quality_checks_total', 'Quality checks of loads, by outcome', ['pipeline', 'check', 'outcome'] as const),
 };
 
 export interface MetricsServer {

@@ -107,6 +107,7 @@ const KEYS: Record<TableName, string> = {
   dim_product: 'sku',
   rejected_records: 'load_id, reason, order_id, line_number',
   etl_loads: 'load_id',
+  quality_checks: 'load_id, "check"',
 };
 
 /** Every table as text, in key order; etl_loads without finished_at (each engine's own clock). */
@@ -303,7 +304,7 @@ describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", (
     expect(statements.filter((s) => s.startsWith(`COPY stg_dim_user FROM '${S3_ROOT}/staged/DRY-RUN/dim_user.manifest'`))).toHaveLength(2);
     const oldLayout = Object.fromEntries(Object.values(TABLES).map((t) => [t.name, t.columns.map((c) => c.name).filter((c) => c !== 'currency' || t.name !== 'fact_sales')]));
     const migration = planMigration('redshift', oldLayout, null, '2025-10-05T08:00:00.000Z').statements;
-    expect(migration).toEqual(['ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', "INSERT INTO etl_schema_version (version, applied_at) VALUES (1, CAST('2025-10-05 08:00:00.000' AS TIMESTAMP))"]);
+    expect(migration).toEqual(['ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', `INSERT INTO etl_schema_version (version, applied_at) VALUES (${SCHEMA_VERSION}, CAST('2025-10-05 08:00:00.000' AS TIMESTAMP))`]);
     expect(await redshiftParseProblems([...statements, ...migration])).toEqual([]);
   });
 

@@ -19,6 +19,7 @@ import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { DEFAULT_QUALITY_GATES, worstOutcome } from '../core/quality';
 import { latestInstant } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
@@ -30,6 +31,7 @@ import {
   type WarehouseLoad,
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
+import { alertQualityWarnings, qualityFailureOf, watchFreshness } from './watching';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -134,7 +136,9 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
 
   try {
     // An explicit --since is a backfill or a replay: it never moves the pipeline's watermark backwards.
-    const prior = lastResult ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null } : await pipelineState(input.pipelineId);
+    const prior = lastResult
+      ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null, staleAlerted: lastResult.freshness?.alerted ?? false }
+      : await pipelineState(input.pipelineId);
     const priorWatermark = prior.watermark;
     const since = input.since ?? (priorWatermark === null ? null : minusSeconds(priorWatermark, input.lookbackSeconds ?? 0));
     progress.since = since;
@@ -215,6 +219,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         warehouse: input.warehouse,
         manifests: staged.manifests,
         bookkeeping,
+        quality: input.quality ?? DEFAULT_QUALITY_GATES,
       });
     });
 
@@ -236,14 +241,19 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       sourceMark,
       startedAt,
       finishedAt: new Date().toISOString(),
+      quality: outcome.quality ?? [],
     };
     enter('done');
     upsertSearchAttributes({
       RecordsExtracted: [result.extracted],
       RecordsLoaded: [result.ordersLoaded],
       RecordsRejected: [result.rejected + result.rejectedItems],
+      QualityOutcome: [worstOutcome(result.quality)],
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
+    await alertQualityWarnings(result);
+    const freshness = await watchFreshness(input, result, prior.staleAlerted);
+    if (freshness) result.freshness = freshness;
     upsertMemo({ summary: result });
     return result;
   } catch (err) {
@@ -252,6 +262,12 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     progress.stage = 'failed';
     progress.error = message;
     upsertSearchAttributes({ PipelineStage: ['failed'] });
+    // A failed quality gate committed nothing, yet the run shows what its checks measured.
+    const quality = qualityFailureOf(err);
+    if (quality) {
+      upsertSearchAttributes({ QualityOutcome: ['fail'] });
+      upsertMemo({ quality });
+    }
     const info = workflowInfo();
     try {
       await alert({ workflowId: info.workflowId, runId: info.runId, pipelineId: input.pipelineId, error: message, failedAt: new Date().toISOString() });
