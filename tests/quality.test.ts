@@ -259,8 +259,8 @@ describe('each check on real DuckDB loads', () => {
     const again = await loadPrepared(options, prepared);
     expect(again.outcome.quality).toEqual(first.outcome.quality);
     expect(await warehouse.query(dumpSql('quality_checks', `load_id, ${sqlName('check')}`))).toEqual([
-      { load_id: 'R1', check: 'null_price_rate', observed: '0.3333333333333333', threshold: '0.2', outcome: 'warn' },
-      { load_id: 'R1', check: 'rejection_rate', observed: '0.3333333333333333', threshold: '0.05', outcome: 'warn' },
+      { load_id: 'R1', check: 'null_price_rate', observed: 1 / 3, threshold: 0.2, outcome: 'warn' },
+      { load_id: 'R1', check: 'rejection_rate', observed: 1 / 3, threshold: 0.05, outcome: 'warn' },
     ]);
   });
 });

@@ -9,7 +9,7 @@ import { encodeRawLine } from '../../core/json';
 import { rawPageKey, rawPrefix } from '../../core/lake-layout';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
-import { TABLES, columnNames, sqlName, type TableName } from '../../core/schema';
+import { TABLES, sqlName, type TableName } from '../../core/schema';
 import type { QualityGates } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { loadBookkeeping } from '../../core/load-counts';
@@ -168,9 +168,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   return loadPrepared(o, await prepareLoad(o));
 }
 
-/** Every column as text (exact decimals, UTC timestamps), rows in key order: a table dump to compare. */
+/** Every column as text (exact decimals, UTC timestamps) but doubles, rows in key order: a table dump to compare. */
 export function dumpSql(table: TableName, orderBy: string, from: string = table): string {
-  const cols = columnNames(table).map((c) => `CAST(${sqlName(c)} AS VARCHAR) AS ${sqlName(c)}`);
+  // Doubles stay numbers: their text differs between engines (DuckDB's `1.0`, PostgreSQL's `1`).
+  const cols = TABLES[table].columns.map(({ name, type }) => (type === 'double' ? sqlName(name) : `CAST(${sqlName(name)} AS VARCHAR) AS ${sqlName(name)}`));
   return `SELECT ${cols.join(', ')} FROM ${from} ORDER BY ${orderBy}`;
 }
 
