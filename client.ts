@@ -19,6 +19,7 @@ import { openTemporal } from './client/temporal';
 import { logToFile } from './core/logger';
 import { redactUrls } from './core/redact';
 import { DEFAULT_WORKER_CONCURRENCY } from './workflows/types';
+import { QUALITY_CHECK_NAMES } from './core/quality';
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -33,7 +34,14 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option('--page-size <n>', 'records per API page (1-1000, default 500)')
     .option('--partitions <n>', 'split each run into N partitions that any worker may take (default: a file one per 32 MiB, an API 1)')
     .option('--parallelism <n>', 'how many partitions of a run are extracted and transformed at once (default 4)')
-    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)');
+    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)')
+    .option(
+      '--quality <check:limits>',
+      `a quality gate, e.g. rejection_rate:warn=0.05,fail=0.2 or volume_low:off; repeatable (checks: ${QUALITY_CHECK_NAMES.join(', ')})`,
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option('--volume-window <n>', 'how many earlier loads the volume checks take the median of (default 7)');
   if (withWindow) {
     command
       .option('--since <iso>', 'extract records created at or after this instant (default: the pipeline watermark)')
@@ -176,7 +184,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('status')
-    .description("each pipeline's watermark, its last runs and its last failure")
+    .description("each pipeline's watermark and lag, its last runs with their quality, and its last failure")
     .option('--source <url|file>', 'only pipelines of this source')
     .option('--warehouse <spec>', 'only pipelines into this warehouse')
     .option('--lake <dir|s3://bucket/prefix>', 'only runs into this lake')

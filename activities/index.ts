@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { TransientSourceError } from '../core/errors';
+import { QualityGateError, TransientSourceError } from '../core/errors';
+import type { QualityGates, QualityResult } from '../core/quality';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import { planPartitions, type PartitionPlan, type PlanInput } from './extract/partitions';
 import type { SourceMark } from './extract/source-mark';
@@ -12,7 +13,7 @@ import { sendAlert, type AlertInput } from './alert/alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
 import { metrics, timedStage } from './metrics';
-import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
+import type { LoadBookkeeping, LoadResult, Warehouses } from './warehouse';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 import type { PipelineResult, PipelineState } from '../workflows/types';
@@ -45,6 +46,11 @@ export interface ActivityDeps {
 /** What every stage activity gets besides its own input: the pipeline it works for (the metrics' `pipeline` label). */
 type OfPipeline = { pipelineId: string };
 
+/** Each check of a load, counted by its outcome. */
+function countQuality(pipeline: string, results: readonly QualityResult[]): void {
+  for (const { check, outcome } of results) metrics.qualityChecks.inc({ pipeline, check, outcome });
+}
+
 /**
  * Heartbeats carry progress (Temporal hands the last one back to a retry or to another worker) and bring
  * cancellation: a cancelled run's activity stops at its next heartbeat instead of running to the end.
@@ -70,22 +76,25 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /**
      * What the pipeline's completed runs left: the latest watermark (search attribute `Watermark`) and the
-     * newest run's source mark (memo `summary`).
+     * newest run's source mark and freshness alert state (memo `summary`).
      */
     async pipelineState(pipelineId: string): Promise<PipelineState> {
       const query = `WorkflowType = 'ordersEtl' AND ExecutionStatus = 'Completed' AND PipelineId = '${pipelineId.replace(/'/g, "\\'")}'`;
       let latest: Date | null = null;
       let sourceMark: SourceMark | null | undefined;
+      let staleAlerted: boolean | undefined;
       let seen = 0;
       // Datetime search attributes keep milliseconds: a hair before the true watermark, which the inclusive,
       // idempotent `since` makes safe.
       for await (const execution of deps.client.workflow.list({ query, pageSize: 100 })) {
         const watermark = execution.searchAttributes.Watermark?.[0];
         if (watermark instanceof Date && (latest === null || watermark > latest)) latest = watermark;
-        sourceMark ??= (execution.memo?.summary as Partial<PipelineResult> | undefined)?.sourceMark ?? null;
+        const summary = execution.memo?.summary as Partial<PipelineResult> | undefined;
+        sourceMark ??= summary?.sourceMark ?? null;
+        staleAlerted ??= summary?.freshness?.alerted ?? false;
         if (++seen >= 100) break; // list is newest first; each run's watermark already includes its predecessors'
       }
-      return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null };
+      return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null, staleAlerted: staleAlerted ?? false };
     },
 
     /** The run's partitions, with record boundaries found in the file (or time slices of an API's window). */
@@ -131,10 +140,22 @@ export function createActivities(deps: ActivityDeps) {
       return result;
     }),
 
-    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> => {
+    /**
+     * The run's one load transaction. A failed quality gate reaches the workflow as a non-retryable failure whose
+     * details hold every check's result (the run shows what was measured though nothing was committed).
+     */
+    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string; quality?: QualityGates }): Promise<LoadResult> => {
       const warehouse = warehouses.open(input.warehouse);
-      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake) }, (s) => heartbeat(s));
       const pipeline = input.pipelineId;
+      let outcome: LoadResult;
+      try {
+        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality }, (s) => heartbeat(s));
+      } catch (err) {
+        if (!(err instanceof QualityGateError)) throw err;
+        countQuality(pipeline, err.results);
+        throw ApplicationFailure.create({ type: err.name, message: err.message, details: [err.results], nonRetryable: true });
+      }
+      countQuality(pipeline, outcome.quality ?? []);
       metrics.ordersLoaded.inc({ pipeline }, outcome.ordersLoaded);
       metrics.linesLoaded.inc({ pipeline }, outcome.linesLoaded);
       metrics.runs.inc({ pipeline, status: 'loaded' });
@@ -153,10 +174,10 @@ export function createActivities(deps: ActivityDeps) {
       return isRunOpen(deps.client, run);
     },
 
-    /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
-    async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
+    /** Tells people a run failed or wants a look (`kind`), with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
+    async alert(input: AlertInput): Promise<void> {
       // The alert is retried until delivered: only its first attempt counts the failed run.
-      if (Context.current().info.attempt === 1) metrics.runs.inc({ pipeline: input.pipelineId, status: 'failed' });
+      if ((input.kind ?? 'failure') === 'failure' && Context.current().info.attempt === 1) metrics.runs.inc({ pipeline: input.pipelineId, status: 'failed' });
       const ui = deps.config.uiUrl?.replace(/\/+$/, '');
       const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
       await sendAlert({ ...input, uiUrl }, deps.config.alerts);

@@ -15,7 +15,7 @@ import { parseIsoDateTime } from '../core/time';
 export type Parser<T> = (text: string) => T;
 
 /** A value that does not parse; the message says what it must be, the caller names the flag or variable. */
-class InvalidValue extends Error {}
+export class InvalidValue extends Error {}
 
 export function integer(min: number, max: number): Parser<number> {
   return (text) => {
@@ -91,6 +91,9 @@ const EnvSchema = z.object({
   /** Seconds. */
   ORDERS_ETL_FUTURE_TOLERANCE: envValue(duration).optional(),
   ORDERS_ETL_PAGE_SIZE: envValue(integer(1, 1000)).optional(),
+  /** Quality gates over the defaults, in `--quality` syntax: parsed with the flags (client/quality-options.ts). */
+  ORDERS_ETL_QUALITY: z.string().min(1).optional(),
+  ORDERS_ETL_VOLUME_WINDOW: envValue(integer(1, 1000)).optional(),
   METRICS_PORT: port.optional(),
   S3_ENDPOINT: z.string().url().optional(),
 });

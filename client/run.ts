@@ -4,7 +4,8 @@ import { progressQuery, type ordersEtl } from '../workflows';
 import { STAGED_TABLES, type TableName } from '../core/schema';
 import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
-import { formatSummary, progressLine } from './output';
+import { worstOutcome } from '../core/quality';
+import { formatQuality, formatSummary, freshnessText, progressLine } from './output';
 import type { TemporalSession } from './temporal';
 
 /** Workflow ids say what they are: the pipeline and when the run was asked for. */
@@ -188,5 +189,7 @@ export function formatRunSummary(result: PipelineResult): string {
     ['lines loaded', result.linesLoaded],
     ['watermark', result.watermark ?? '(none)'],
     ['duration', `${((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1)} s`],
-  ]);
+    ['quality', worstOutcome(result.quality)],
+    ...(result.freshness ? [['freshness', freshnessText(result.freshness)] as [string, string]] : []),
+  ]) + (result.quality.length ? `\n${formatQuality(result.quality)}` : '');
 }

@@ -1,3 +1,5 @@
+import type { QualityResult } from './quality';
+
 /**
  * Typed errors. The class name is the contract: Temporal reports a thrown error's `name` as the failure type,
  * and the workflow's `nonRetryableErrorTypes` lists the names of the terminal ones.
@@ -36,6 +38,16 @@ export class WarehouseLoadError extends EtlError {}
 /** The counts of a load do not add up: something was lost or doubled, so the run must fail loudly. */
 export class ReconciliationError extends EtlError {}
 
+/**
+ * A load failed a quality gate (core/quality.ts): it was rolled back before COMMIT. `results` holds every check of
+ * the load, so the failed run still shows what was measured (its failure details, memo and alert).
+ */
+export class QualityGateError extends EtlError {
+  constructor(message: string, readonly results: QualityResult[]) {
+    super(message);
+  }
+}
+
 /** The lake refuses us: no permission (EACCES, EPERM, a read-only filesystem, S3 AccessDenied / 403). */
 export class LakeAccessError extends EtlError {}
 
@@ -55,6 +67,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   InvalidInputError.name,
   WarehouseLoadError.name,
   ReconciliationError.name,
+  QualityGateError.name,
   LakeAccessError.name,
   LakeNotFoundError.name,
   CredentialsError.name,

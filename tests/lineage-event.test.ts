@@ -75,9 +75,9 @@ test('COMPLETE carries the rows extracted and the rows each table got', () => {
 
 test("quality outcomes become the source's assertions: a warning did not block the load, a failure did", () => {
   const quality = [
-    { check: 'rejection_rate', outcome: 'pass' as const },
-    { check: 'null_price_share', outcome: 'warn' as const, column: 'unit_price' },
-    { check: 'volume', outcome: 'fail' as const },
+    { check: 'rejection_rate', observed: 0.026, threshold: 0.05, outcome: 'pass' as const },
+    { check: 'null_price_rate', observed: 0.25, threshold: 0.2, outcome: 'warn' as const },
+    { check: 'volume_low', observed: 0.1, threshold: 0.2, outcome: 'fail' as const },
   ];
   const event = built({ ...base, eventType: 'COMPLETE', eventTime: '2025-12-01T10:00:09.500Z', result: { ...counts, quality } });
   expect(event.inputs[0].facets).toEqual({
@@ -86,8 +86,8 @@ test("quality outcomes become the source's assertions: a warning did not block t
       _schemaURL: 'https://openlineage.io/spec/facets/1-2-0/DataQualityAssertionsDatasetFacet.json#/$defs/DataQualityAssertionsDatasetFacet',
       assertions: [
         { assertion: 'rejection_rate', success: true },
-        { assertion: 'null_price_share', success: false, column: 'unit_price', severity: 'warn' },
-        { assertion: 'volume', success: false, severity: 'error' },
+        { assertion: 'null_price_rate', success: false, severity: 'warn' },
+        { assertion: 'volume_low', success: false, severity: 'error' },
       ],
     },
   });

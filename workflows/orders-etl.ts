@@ -20,6 +20,7 @@ import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
 import { causeMessage, NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { DEFAULT_QUALITY_GATES, worstOutcome } from '../core/quality';
 import { latestInstant } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
@@ -32,6 +33,7 @@ import {
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
 import { lineageEmitter } from './lineage';
+import { alertQualityWarnings, qualityFailureOf, watchFreshness } from './watching';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -138,7 +140,9 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
 
   try {
     // An explicit --since is a backfill or a replay: it never moves the pipeline's watermark backwards.
-    const prior = lastResult ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null } : await pipelineState(input.pipelineId);
+    const prior = lastResult
+      ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null, staleAlerted: lastResult.freshness?.alerted ?? false }
+      : await pipelineState(input.pipelineId);
     const priorWatermark = prior.watermark;
     const since = input.since ?? (priorWatermark === null ? null : minusSeconds(priorWatermark, input.lookbackSeconds ?? 0));
     progress.since = since;
@@ -222,6 +226,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         warehouse: input.warehouse,
         manifests: staged.manifests,
         bookkeeping,
+        quality: input.quality ?? DEFAULT_QUALITY_GATES,
       });
     });
 
@@ -243,14 +248,19 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       sourceMark,
       startedAt,
       finishedAt: new Date().toISOString(),
+      quality: outcome.quality ?? [],
     };
     enter('done');
     upsertSearchAttributes({
       RecordsExtracted: [result.extracted],
       RecordsLoaded: [result.ordersLoaded],
       RecordsRejected: [result.rejected + result.rejectedItems],
+      QualityOutcome: [worstOutcome(result.quality)],
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
+    await alertQualityWarnings(result);
+    const freshness = await watchFreshness(input, result, prior.staleAlerted);
+    if (freshness) result.freshness = freshness;
     upsertMemo({ summary: result });
     await lineage({ eventType: 'COMPLETE', eventTime: result.finishedAt, result });
     return result;
@@ -264,6 +274,12 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     progress.stage = 'failed';
     progress.error = message;
     upsertSearchAttributes({ PipelineStage: ['failed'] });
+    // A failed quality gate committed nothing, yet the run shows what its checks measured.
+    const quality = qualityFailureOf(err);
+    if (quality) {
+      upsertSearchAttributes({ QualityOutcome: ['fail'] });
+      upsertMemo({ quality });
+    }
     const info = workflowInfo();
     try {
       await alert({ workflowId: info.workflowId, runId: info.runId, pipelineId: input.pipelineId, error: message, failedAt: new Date().toISOString() });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { QualityResult } from '../../core/quality';
 import { redactUrls } from '../../core/redact';
 import { STAGED_TABLES } from '../../core/schema';
 
@@ -25,13 +26,6 @@ export function lineageProducer(version: string): string {
   return `https://github.com/orders-etl/orders-etl/tree/v${version}`;
 }
 
-/** A quality check's outcome, as the quality gates report it. */
-export interface QualityOutcome {
-  check: string;
-  outcome: 'pass' | 'warn' | 'fail';
-  column?: string;
-}
-
 /** What a completed run reports that lineage carries: its counts and, when checked, its quality. */
 export interface LineageRunCounts {
   extracted: number;
@@ -39,7 +33,7 @@ export interface LineageRunCounts {
   rejectedItems: number;
   ordersLoaded: number;
   linesLoaded: number;
-  quality?: readonly QualityOutcome[];
+  quality?: readonly QualityResult[];
 }
 
 /** One transition of a run, as the workflow tells it: the activity turns it into an event. */
@@ -106,11 +100,10 @@ function rowsWritten(result: LineageRunCounts): Partial<Record<string, number>> 
 }
 
 /** Quality outcomes as assertions: a warning did not block the load (`warn`), a failure did (`error`). */
-function assertions(quality: readonly QualityOutcome[]) {
-  return quality.map(({ check, outcome, column }) => ({
+function assertions(quality: readonly QualityResult[]) {
+  return quality.map(({ check, outcome }) => ({
     assertion: check,
     success: outcome === 'pass',
-    ...(column ? { column } : {}),
     ...(outcome === 'pass' ? {} : { severity: outcome === 'warn' ? 'warn' : 'error' }),
   }));
 }

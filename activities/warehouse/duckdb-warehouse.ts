@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../../core/errors';
+import { QualityGateError, ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../../core/errors';
+import { assertQualityGate, type QualityGates, type QualityResult } from '../../core/quality';
 import { ensureDirectory } from '../file-system';
 import type { CopyManifest } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
-import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
+import { insertQualityChecks, qualityChecksQuery, qualityResultsOf } from './quality-sql';
+import type { LoadBookkeeping, LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */
 function plain(value: unknown): unknown {
@@ -142,7 +144,7 @@ export class DuckDbWarehouse implements Warehouse {
     }
   }
 
-  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
+  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadResult> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-load-'));
     try {
       return await this.withConnection(async (c) => {
@@ -160,12 +162,13 @@ export class DuckDbWarehouse implements Warehouse {
           for (const statement of mergeStatements(b, new Date().toISOString())) await c.run(statement);
           const problem = (await c.runAndReadAll(reconciliationQuery(b))).getRows()[0][0];
           if (problem !== null) throw new ReconciliationError(`load ${b.loadId} does not reconcile: ${String(problem)}`);
+          const quality = request.quality && (await checkQuality(c, b, request.quality));
           const outcome = outcomeOf((await c.runAndReadAll(outcomeQuery(b.loadId))).getRows()[0]);
           await c.run('COMMIT');
-          return outcome;
+          return quality ? { ...outcome, quality } : outcome;
         } catch (err) {
           await c.run('ROLLBACK');
-          if (err instanceof ReconciliationError) throw err;
+          if (err instanceof ReconciliationError || err instanceof QualityGateError) throw err;
           throw new WarehouseLoadError(`DuckDB load ${b.loadId} failed: ${(err as Error).message}`);
         }
       }, { readOnly: false, waiting: heartbeat });
@@ -173,6 +176,14 @@ export class DuckDbWarehouse implements Warehouse {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** The load's quality checks, in its transaction: a failed one throws (the caller rolls back), else they are recorded. */
+async function checkQuality(c: DuckDBConnection, b: LoadBookkeeping, gates: QualityGates): Promise<QualityResult[]> {
+  const results = qualityResultsOf((await c.runAndReadAll(qualityChecksQuery(b, gates))).getRows());
+  assertQualityGate(b.loadId, results);
+  await c.run(insertQualityChecks(b, gates));
+  return results;
 }
 
 /** The manifest's files as local paths: exactly what COPY would read, as DuckDB can open it. */

@@ -103,6 +103,17 @@ CREATE TABLE IF NOT EXISTS etl_loads (
 DISTSTYLE ALL
 SORTKEY (started_at);
 
+CREATE TABLE IF NOT EXISTS quality_checks (
+  load_id         VARCHAR(256) NOT NULL,
+  "check"         VARCHAR(256) NOT NULL,
+  observed        DOUBLE PRECISION NOT NULL,
+  threshold       DOUBLE PRECISION,
+  outcome         VARCHAR(256) NOT NULL,
+  PRIMARY KEY (load_id, "check")
+)
+DISTSTYLE ALL
+SORTKEY (load_id);
+
 CREATE TABLE IF NOT EXISTS etl_schema_version (
   version         INTEGER NOT NULL,
   applied_at      TIMESTAMP NOT NULL
