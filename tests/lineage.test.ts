@@ -85,6 +85,12 @@ test('a successful run sends START then COMPLETE, with the exact counts of the s
       namespace: 'file',
       name: path.join(SAMPLE, 'orders.json'),
       inputFacets: { dataQualityMetrics: expect.objectContaining({ rowCount: expected.extracted, columnMetrics: {} }) },
+      // The default gates' checks a first load measures, all passed by the sample (volume needs earlier loads).
+      facets: {
+        dataQualityAssertions: expect.objectContaining({
+          assertions: ['rejection_rate', 'null_price_rate', 'inferred_user_rate', 'inferred_product_rate'].map((assertion) => ({ assertion, success: true })),
+        }),
+      },
     },
   ]);
   expect(rowCounts(complete)).toEqual({
