@@ -46,7 +46,7 @@ export interface ActivityDeps {
 /** What every stage activity gets besides its own input: the pipeline it works for (the metrics' `pipeline` label). */
 type OfPipeline = { pipelineId: string };
 
-/** Each check of a load, counted by its outcome. */
+/** Each check of a load, counted by its outcome (the series start at 0 with the pipeline's, startPipelineSeries). */
 function countQuality(pipeline: string, results: readonly QualityResult[]): void {
   for (const { check, outcome } of results) metrics.qualityChecks.inc({ pipeline, check, outcome });
 }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { logger } from '../core/logger';
+import { QUALITY_CHECK_NAMES, QUALITY_OUTCOMES } from '../core/quality';
 
 /** A registry of our own (not prom-client's global one), so embedding code or tests cannot collide with it. */
 export const metricsRegistry = new Registry();
@@ -47,6 +48,7 @@ export function startPipelineSeries(pipeline: string): void {
   seriesStarted.add(pipeline);
   for (const c of [metrics.recordsExtracted, metrics.ordersLoaded, metrics.linesLoaded, metrics.recordsRejected, metrics.bytesStaged]) c.inc({ pipeline }, 0);
   for (const status of RUN_STATUSES) metrics.runs.inc({ pipeline, status }, 0);
+  for (const check of QUALITY_CHECK_NAMES) for (const outcome of QUALITY_OUTCOMES) metrics.qualityChecks.inc({ pipeline, check, outcome }, 0);
   for (const stage of STAGES) metrics.stageDuration.zero({ pipeline, stage }); // zero() resets: hence once per pipeline
 }
 

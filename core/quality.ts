@@ -7,7 +7,8 @@ import { QualityGateError } from './errors';
  * Plain data and pure functions: the workflow, the activities and the CLI share them.
  */
 
-export type QualityOutcome = 'pass' | 'warn' | 'fail';
+export const QUALITY_OUTCOMES = ['pass', 'warn', 'fail'] as const;
+export type QualityOutcome = (typeof QUALITY_OUTCOMES)[number];
 
 /** One check of one load, as PipelineResult.quality, the quality_checks table and the failure details carry it. */
 export interface QualityResult {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { MetricValueWithName } from 'prom-client';
 import { metrics, STAGES } from '../activities/metrics';
+import { QUALITY_CHECK_NAMES, QUALITY_OUTCOMES } from '../core/quality';
 import { expandExpr, legendOf, readDashboard, type DashboardPanel, type DashboardTarget } from '../dev/dashboard';
 import { instantQuery, labelValues, selectedMetrics, seriesOf, type Labels } from '../dev/prometheus-api';
 import { startScrapedWorker, type ScrapedWorker } from '../dev/scraped-worker';
@@ -23,14 +24,13 @@ const expected = JSON.parse(readFileSync(path.join(SAMPLE, 'expected.json'), 'ut
 const dashboard = readDashboard(path.join(ROOT, 'monitoring', 'grafana', 'dashboards', 'orders-etl.json'));
 
 /**
- * The quality gates count into orders_etl_quality_checks_total; this pipeline's counts are set by the test, so
- * the quality panels have exact values to show whatever checks the runs make.
+ * The sample passes every check its run measures; this pipeline's warnings and failures are counted by the test,
+ * so the panel of warnings and failures has values to show.
  */
 const QUALITY_PIPELINE = 'quality-probe';
 const QUALITY_COUNTS = [
-  { check: 'rejection_rate', outcome: 'pass', count: 2 },
-  { check: 'volume', outcome: 'warn', count: 1 },
-  { check: 'null_price_share', outcome: 'fail', count: 1 },
+  { check: 'volume_low', outcome: 'warn', count: 1 },
+  { check: 'null_price_rate', outcome: 'fail', count: 2 },
 ];
 
 jest.setTimeout(180_000);
@@ -125,10 +125,16 @@ test("every panel's query parses, names metrics the worker serves, and gives wha
     { metric: { status: 'failed' }, value: 0 }, // the failed run came before the window
     { metric: { status: 'loaded' }, value: 1 },
   ];
-  const quality = (outcomes: string[], labels: (c: (typeof QUALITY_COUNTS)[number]) => Labels) =>
-    QUALITY_COUNTS.filter((c) => outcomes.includes(c.outcome))
-      .map((c) => ({ metric: labels(c), value: c.count }))
-      .sort((a, b) => Object.values(a.metric).join(' ').localeCompare(Object.values(b.metric).join(' ')));
+  const byLabels = (a: Expected, b: Expected) => Object.values(a.metric).join(' ').localeCompare(Object.values(b.metric).join(' '));
+  // Every check and outcome has a series from the pipeline's start (at 0, which the panels leave out); the run
+  // counted the checks it measured.
+  const checksOfRun = QUALITY_CHECK_NAMES.flatMap((check) =>
+    QUALITY_OUTCOMES.map((outcome) => ({ metric: { check, outcome }, value: result.quality.filter((r) => r.check === check && r.outcome === outcome).length })),
+  )
+    .filter((c) => c.value > 0)
+    .sort(byLabels);
+  expect(checksOfRun.map((c) => `${c.metric.check} ${c.metric.outcome}`)).toEqual(['inferred_product_rate pass', 'inferred_user_rate pass', 'null_price_rate pass', 'rejection_rate pass']);
+  const probeWarningsAndFailures = QUALITY_COUNTS.map((c) => ({ metric: { pipeline: QUALITY_PIPELINE, check: c.check, outcome: c.outcome }, value: c.count })).sort(byLabels);
 
   // What each target must give, by panel title and refId; the pipeline its `$pipeline` selects.
   const wanted: Record<string, { pipeline: string; value: Expected[]; closeTo?: boolean }> = {
@@ -142,11 +148,8 @@ test("every panel's query parses, names metrics the worker serves, and gives wha
     // One observation in the bucket (a, b]: the 95th percentile interpolates to a + 0.95 (b - a).
     'Stage duration, 95th percentile A': { pipeline: pipelineId, value: byStage(({ bucket: [a, b] }) => a + 0.95 * (b - a)), closeTo: true },
     'Average stage duration A': { pipeline: pipelineId, value: byStage(({ seconds }) => seconds), closeTo: true },
-    'Quality checks by outcome A': { pipeline: QUALITY_PIPELINE, value: quality(['pass', 'warn', 'fail'], ({ check, outcome }) => ({ check, outcome })) },
-    'Quality warnings and failures in the time range A': {
-      pipeline: QUALITY_PIPELINE,
-      value: quality(['warn', 'fail'], ({ check, outcome }) => ({ pipeline: QUALITY_PIPELINE, check, outcome })),
-    },
+    'Quality checks by outcome A': { pipeline: pipelineId, value: checksOfRun },
+    'Quality warnings and failures in the time range A': { pipeline: QUALITY_PIPELINE, value: probeWarningsAndFailures },
   };
 
   const targets = dashboard.panels.flatMap((panel: DashboardPanel) => panel.targets.map((target) => ({ key: `${panel.title} ${target.refId}`, target })));
