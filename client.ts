@@ -38,8 +38,7 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option(
       '--quality <check:limits>',
       `a quality gate, e.g. rejection_rate:warn=0.05,fail=0.2 or volume_low:off; repeatable (checks: ${QUALITY_CHECK_NAMES.join(', ')})`,
-      (value: string, previous: string[]) => [...previous, value],
-      [],
+      (value: string, previous: string[] = []) => [...previous, value],
     )
     .option('--volume-window <n>', 'how many earlier loads the volume checks take the median of (default 7)');
   if (withWindow) {
