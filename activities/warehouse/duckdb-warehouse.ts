@@ -11,7 +11,7 @@ import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
-import { insertQualityChecks, qualityChecksQuery, qualityResultsOf } from './quality-sql';
+import { insertQualityResults, qualityChecksQuery, qualityResultsOf } from './quality-sql';
 import type { LoadBookkeeping, LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */
@@ -67,7 +67,7 @@ const HELD_ELSEWHERE = 'Could not set lock on file';
 const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or directory|Is a directory|Not a directory/;
 
 /** A load's working memory: beyond it DuckDB spills to disk, so a worker's memory stays flat in the load's size. */
-const LOAD_MEMORY_LIMIT = '512MB';
+const LOAD_MEMORY_LIMIT = '256MB';
 
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
@@ -182,7 +182,7 @@ export class DuckDbWarehouse implements Warehouse {
 async function checkQuality(c: DuckDBConnection, b: LoadBookkeeping, gates: QualityGates): Promise<QualityResult[]> {
   const results = qualityResultsOf((await c.runAndReadAll(qualityChecksQuery(b, gates))).getRows());
   assertQualityGate(b.loadId, results);
-  await c.run(insertQualityChecks(b, gates));
+  if (results.length) await c.run(insertQualityResults(b.loadId, results));
   return results;
 }
 

@@ -105,10 +105,10 @@ export function qualityChecksQuery(b: LoadBookkeeping, gates: QualityGates): str
 }
 
 /**
- * Records the load's checks in quality_checks. The statement refuses a failed check itself: its cast of a text fails
- * (`Could not convert…` / `Invalid digit…`), which in Redshift's single batch is what rolls the load back. DuckDB
- * reads the checks first and rolls back before reaching it. A load run again (a retry after its COMMIT) keeps the
- * rows it has: the checks measure the same.
+ * Records the load's checks in quality_checks, measuring them in the statement (Redshift's single batch cannot read
+ * them first). It refuses a failed check itself: its cast of a text fails (`Could not convert…` / `Invalid digit…`),
+ * which is what rolls the batch back. A load run again (a retry after its COMMIT) keeps the rows it has: the checks
+ * measure the same.
  */
 export function insertQualityChecks(b: LoadBookkeeping, gates: QualityGates): string {
   const cols = columnNames('quality_checks').map(sqlName);
@@ -116,6 +116,19 @@ export function insertQualityChecks(b: LoadBookkeeping, gates: QualityGates): st
     `INSERT INTO quality_checks (${cols.join(', ')}) SELECT ${cols.map((c) => `q.${c}`).join(', ')} FROM (${qualityChecksQuery(b, gates)}) q ` +
     `WHERE CAST(CASE WHEN q.outcome = 'fail' THEN 'quality gate failed' ELSE '0' END AS INTEGER) = 0 ` +
     `AND NOT EXISTS (SELECT 1 FROM quality_checks c WHERE c.load_id = ${sqlLiteral(b.loadId)})`
+  );
+}
+
+/**
+ * Records checks already measured and judged (DuckDB's: it reads them before this, within the same transaction), as
+ * literals rather than by measuring again. Like insertQualityChecks, a load run again keeps the rows it has.
+ */
+export function insertQualityResults(loadId: string, results: readonly QualityResult[]): string {
+  const cols = columnNames('quality_checks').map(sqlName);
+  const rows = results.map((r) => `(${[sqlLiteral(loadId), sqlLiteral(r.check), doubleLiteral(r.observed), doubleLiteral(r.threshold), sqlLiteral(r.outcome)].join(', ')})`);
+  return (
+    `INSERT INTO quality_checks (${cols.join(', ')}) SELECT * FROM (VALUES ${rows.join(', ')}) AS q (${cols.join(', ')}) ` +
+    `WHERE NOT EXISTS (SELECT 1 FROM quality_checks c WHERE c.load_id = ${sqlLiteral(loadId)})`
   );
 }
 
