@@ -1,15 +1,15 @@
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client, ScheduleHandle } from '@temporalio/client';
+import type { ScheduleHandle } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipelineIdOf } from '../client/pipeline-options';
 import { formatAge, judgeFreshness } from '../core/freshness';
 import { DEFAULT_QUALITY_GATES } from '../core/quality';
 import type { PipelineResult } from '../workflows/types';
 import { runCliInProcess } from './support/ops-cli';
-import { startSmtpSink, type SmtpSink } from './support/ops-smtp';
-import { startTestWorker, temporalAddress, testClient, type RunningWorker } from './support/temporal';
+import { useAlertingWorker } from './support/alerting-worker';
+import { temporalAddress } from './support/temporal';
 
 /**
  * Freshness: the rule (core/freshness.ts) with exact values, then a schedule created by the CLI with
@@ -35,29 +35,18 @@ describe('judgeFreshness and formatAge', () => {
   });
 });
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-let smtp: SmtpSink;
+const suite = useAlertingWorker();
 let scheduleHandle: ScheduleHandle | undefined;
 
 beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  smtp = await startSmtpSink();
-  const env: NodeJS.ProcessEnv = { ...process.env, ALERT_SMTP_URL: smtp.url, ALERT_EMAIL_TO: 'oncall@example.com' };
-  delete env.ALERT_WEBHOOK_URL;
-  worker = await startTestWorker(env);
   process.env.TEMPORAL_ADDRESS = temporalAddress();
-  process.env.TEMPORAL_TASK_QUEUE = worker.taskQueue;
+  process.env.TEMPORAL_TASK_QUEUE = suite.worker.taskQueue;
 });
 
 afterAll(async () => {
   await scheduleHandle?.delete().catch(() => undefined);
   delete process.env.TEMPORAL_ADDRESS;
   delete process.env.TEMPORAL_TASK_QUEUE;
-  await worker?.stop();
-  await smtp?.close();
-  await closeClient?.();
 });
 
 const line = (order_id: string, created_at: string) => `${JSON.stringify({ order_id, user_id: 'u1', created_at, items: [{ sku: 'A', qty: 1, price: 1 }] })}\n`;
@@ -70,12 +59,12 @@ test('a stale pipeline alerts once per breach: two stale runs one alert, fresh, 
   const warehouse = `duckdb:${path.join(dir, 'warehouse.duckdb')}`;
   const flags = ['--source', feed, '--warehouse', warehouse, '--lake', path.join(dir, 'lake')];
   const pipelineId = pipelineIdOf(feed, warehouse);
-  const stale = () => smtp.messages.filter((m) => m.subject === `orders-etl warning: pipeline is stale: ${pipelineId}`);
+  const stale = () => suite.smtp.messages.filter((m) => m.subject === `orders-etl warning: pipeline is stale: ${pipelineId}`);
 
   // Yearly: nothing fires by itself during the test; each run is a trigger, which hands on the last result.
   const created = await runCliInProcess(['schedule', 'create', ...flags, '--cron', '0 0 1 1 *', '--freshness', '5s']);
   expect(created.stderr).toContain(`created schedule orders-etl-${pipelineId} (cron 0 0 1 1 *, freshness limit 5s)`);
-  scheduleHandle = client.schedule.getHandle(`orders-etl-${pipelineId}`);
+  scheduleHandle = suite.client.schedule.getHandle(`orders-etl-${pipelineId}`);
   const described = JSON.parse((await runCliInProcess(['schedule', 'describe', ...flags, '--json'])).stdout);
   expect(described).toMatchObject({ freshnessLimitSeconds: 5, quality: DEFAULT_QUALITY_GATES });
 
@@ -83,7 +72,7 @@ test('a stale pipeline alerts once per breach: two stale runs one alert, fresh, 
     const { stderr } = await runCliInProcess(['schedule', 'trigger', ...flags]);
     const [, workflowId, runId] = /started (\S+) \(run (\S+)\)/.exec(stderr) ?? [];
     expect(workflowId).toBeDefined();
-    return client.workflow.getHandle(workflowId, runId).result();
+    return suite.client.workflow.getHandle(workflowId, runId).result();
   };
 
   const first = await trigger();
@@ -108,7 +97,7 @@ test('a stale pipeline alerts once per breach: two stale runs one alert, fresh, 
   expect(again.freshness).toMatchObject({ stale: true, alerted: true });
   expect(again.freshness!.lagSeconds).toBeGreaterThan(5);
   expect(stale()).toHaveLength(2);
-  expect(smtp.messages).toHaveLength(2);
+  expect(suite.smtp.messages).toHaveLength(2);
 
   // status: the lag (now − watermark) and the time since the last success, in a table and in --json.
   const status = JSON.parse((await runCliInProcess(['status', '--source', feed, '--json'])).stdout);

@@ -2,14 +2,13 @@ import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ActivityFailure, ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { metrics } from '../activities/metrics';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import { DEFAULT_QUALITY_GATES, withOverrides, type QualityGates, type QualityResult } from '../core/quality';
 import { TABLES, sqlName } from '../core/schema';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
-import { startSmtpSink, type SmtpSink } from './support/ops-smtp';
-import { startTestWorker, testClient, type RunningWorker } from './support/temporal';
+import { useAlertingWorker } from './support/alerting-worker';
 
 /**
  * Quality gates end to end on the suite's Temporal dev server, a real SMTP server and DuckDB: a JSONL feed that
@@ -19,24 +18,7 @@ import { startTestWorker, testClient, type RunningWorker } from './support/tempo
  * of the previous loads fails, a smaller one warns.
  */
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-let smtp: SmtpSink;
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  smtp = await startSmtpSink();
-  const env: NodeJS.ProcessEnv = { ...process.env, ALERT_SMTP_URL: smtp.url, ALERT_EMAIL_TO: 'oncall@example.com' };
-  delete env.ALERT_WEBHOOK_URL;
-  worker = await startTestWorker(env);
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await smtp?.close();
-  await closeClient?.();
-});
+const suite = useAlertingWorker();
 
 const STRICT: QualityGates = withOverrides(DEFAULT_QUALITY_GATES, { rejection_rate: { warn: 0.05, fail: 0.2 }, volume_low: { warn: 0.5, fail: 0.25 } }, 3);
 
@@ -58,7 +40,7 @@ test('a feed that suddenly rejects a third of its orders fails the gate and chan
   const warehouse = new DuckDbWarehouse(warehouseFile);
   const pipelineId = `quality-${path.basename(dir)}`;
   const input = (quality: QualityGates): PipelineInput => ({ pipelineId, source: feed, warehouse: `duckdb:${warehouseFile}`, lake: path.join(dir, 'lake'), quality });
-  const start = (quality = STRICT) => client.workflow.start('ordersEtl', { taskQueue: worker.taskQueue, workflowId: `quality-${randomUUID()}`, args: [input(quality)] });
+  const start = (quality = STRICT) => suite.client.workflow.start('ordersEtl', { taskQueue: suite.worker.taskQueue, workflowId: `quality-${randomUUID()}`, args: [input(quality)] });
   const run = async (quality = STRICT): Promise<PipelineResult> => (await start(quality)).result();
   const failedRun = async (quality = STRICT) => {
     const handle = await start(quality);
@@ -78,7 +60,7 @@ test('a feed that suddenly rejects a third of its orders fails the gate and chan
     for (const table of [...Object.keys(TABLES), 'etl_schema_version']) out[table] = await warehouse.query(`SELECT * FROM ${table} ORDER BY ALL`);
     return out;
   };
-  const mails = () => smtp.messages.filter((m) => m.text.includes(pipelineId));
+  const mails = () => suite.smtp.messages.filter((m) => m.text.includes(pipelineId));
   const counted = async (check: string, outcome: string) => (await metrics.qualityChecks.get()).values.find((v) => v.labels.pipeline === pipelineId && v.labels.check === check && v.labels.outcome === outcome)?.value ?? 0;
 
   // Three clean loads: 10 orders, then 10 more each time (and the one at the watermark, read again).
