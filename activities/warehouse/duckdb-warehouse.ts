@@ -67,7 +67,7 @@ const HELD_ELSEWHERE = 'Could not set lock on file';
 const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or directory|Is a directory|Not a directory/;
 
 /** A load's working memory: beyond it DuckDB spills to disk, so a worker's memory stays flat in the load's size. */
-const LOAD_MEMORY_LIMIT = '256MB';
+const LOAD_MEMORY_LIMIT = '512MB';
 
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
