@@ -14,7 +14,8 @@ import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from 
  *
  * BENCH_ORDERS (default 1,000,000) and BENCH_SEED (42) choose the input; BENCH_WORKERS ("1,2") the worker
  * counts; `worker --concurrency` is BENCH_CONCURRENCY (default the number of cores) and `run --partitions` /
- * `--parallelism` are BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × concurrency).
+ * `--parallelism` are BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × concurrency). BENCH_PEERS=0 times
+ * orders-etl alone (e.g. `BENCH_ORDERS=5000000 BENCH_WORKERS=1 BENCH_PEERS=0` for the worker's memory at 5M).
  */
 
 const WARM_UP_ORDERS = 1000;
@@ -122,11 +123,15 @@ async function main(argv: string[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  progress('duckdb SQL script');
-  const peers = [await runDuckDbPeer(input)];
-  const python = pythonForPeers();
-  progress('Python peers');
-  peers.push(...(await runPythonPeers(input, python)));
+  const withPeers = process.env.BENCH_PEERS !== '0';
+  const peers: PeerOutcome[] = [];
+  const python = withPeers ? pythonForPeers() : { skipped: 'BENCH_PEERS=0' };
+  if (withPeers) {
+    progress('duckdb SQL script');
+    peers.push(await runDuckDbPeer(input));
+    progress('Python peers');
+    peers.push(...(await runPythonPeers(input, python)));
+  }
 
   const rows = [...measures.map(pipelineRow), ...peers.map(peerRow)];
   const baseline = rows[0]?.seconds;
