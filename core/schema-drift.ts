@@ -31,8 +31,9 @@ export interface ObservedFields {
 export const MAX_FIELD_PATHS = 500;
 
 /**
- * The paths' UTF-8 text, summed. With MAX_FIELD_PATHS it bounds the load's statement of them (about 80 bytes a row
- * besides the path) to about 64 KB: within the Redshift Data API's 100 KB per statement, whatever the feed sends.
+ * The paths' text as the load's statement spells it (`sqlTextBytes`), summed. With MAX_FIELD_PATHS it bounds that
+ * statement (about 80 bytes a row besides the path) to about 64 KB: within the Redshift Data API's 100 KB per
+ * statement, whatever the feed sends.
  */
 export const MAX_FIELD_PATH_BYTES = 24 * 1024;
 
@@ -41,12 +42,18 @@ export const MAX_PATH_BYTES = 256;
 
 export const NO_OBSERVED_FIELDS: ObservedFields = { fields: [], truncated: false };
 
-/** UTF-8 bytes of a text, without Buffer: this module also runs in the workflow sandbox (merging partitions' sets). */
-function utf8Length(text: string): number {
-  let bytes = 0;
+/**
+ * The bytes of a path as a text literal of the load's SQL (schema-drift-sql's `portableText`): UTF-8, a quote
+ * doubled, a backslash spelled `' || CHR(92) || '`. Without Buffer: this module also runs in the workflow sandbox
+ * (merging partitions' sets).
+ */
+export function sqlTextBytes(text: string): number {
+  let bytes = 2;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
+    if (unit === 0x27) bytes += 2;
+    else if (unit === 0x5c) bytes += 16;
+    else if (unit < 0x80) bytes += 1;
     else if (unit < 0x800) bytes += 2;
     else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
       bytes += 4;
@@ -71,7 +78,7 @@ export function capFields(fields: ObservedField[], truncated: boolean, limit?: s
   for (; kept < fields.length && kept < MAX_FIELD_PATHS; kept++) {
     const { path } = fields[kept];
     if (limit !== undefined && path > limit) break;
-    bytes += utf8Length(path);
+    bytes += sqlTextBytes(path);
     if (bytes > MAX_FIELD_PATH_BYTES) break;
   }
   return { fields: fields.slice(0, kept), truncated: truncated || kept < fields.length };

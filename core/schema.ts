@@ -34,7 +34,7 @@ export function maxBytes(table: TableName, column: string): number {
   return limit;
 }
 
-export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads';
+export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'schema_fields' | 'schema_changes';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
 
@@ -133,6 +133,36 @@ export const TABLES: Record<TableName, TableDef> = {
     ],
     redshift: { distStyle: 'ALL', sortKey: ['started_at'] },
   },
+  // Schema drift (activities/warehouse/schema-drift-sql.ts): the field paths each load saw, and what changed.
+  schema_fields: {
+    name: 'schema_fields',
+    key: ['load_id', 'path'],
+    columns: [
+      col('load_id', 'string', false),
+      col('path', 'string', false),
+      // The types other than null ('number', 'number|string'), or 'null' when it only ever was null: what is compared.
+      col('json_type', 'string', false),
+      col('nullable', 'boolean', false),
+      col('records', 'bigint', false),
+      // The load saw more paths than it keeps (core/schema-drift): the ones after its last are missing.
+      col('truncated', 'boolean', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['load_id'] },
+  },
+  schema_changes: {
+    name: 'schema_changes',
+    key: ['load_id', 'path'],
+    columns: [
+      col('load_id', 'string', false),
+      col('path', 'string', false),
+      col('change', 'string', false),
+      col('old_type', 'string'),
+      col('new_type', 'string'),
+      col('previous_load_id', 'string', false),
+      col('detected_at', 'timestamp', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['detected_at'] },
+  },
 };
 
 /** Each table's text columns and their byte limits (the transform asks for each value). */
@@ -193,7 +223,7 @@ export function columnNames(table: TableName): string[] {
 }
 
 const columnLines = (dialect: Dialect, columns: Column[]): string[] =>
-  columns.map((c) => `  ${c.name.padEnd(16)}${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
+  columns.map((c) => `  ${c.name.padEnd(15)} ${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
 
 const redshiftLayout = ({ distStyle, distKey, sortKey }: TableDef['redshift']): string =>
   `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.join(', ')})`;
@@ -231,7 +261,7 @@ export function schemaSql(dialect: Dialect): string {
  * Redshift's COPY of Parquet relies on: it matches columns by position). Any other difference stops the load with
  * what differs, for a migration by hand.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** One row per version a warehouse was brought to, with when (the same DDL in both dialects). */
 const SCHEMA_VERSION_DDL = 'CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)';

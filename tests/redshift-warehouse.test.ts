@@ -193,8 +193,8 @@ describe('SQL of one load', () => {
 
   test('schemaStatements are the Redshift DDL, one table per statement', () => {
     const ddl = schemaStatements();
-    expect(ddl).toHaveLength(7);
-    expect(ddl[6]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
+    expect(ddl).toHaveLength(9);
+    expect(ddl[8]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
     expect(ddl[0]).toMatch(/^CREATE TABLE IF NOT EXISTS fact_sales \(/);
     expect(ddl[0]).toMatch(/DISTSTYLE KEY\nDISTKEY \(order_id\)\nSORTKEY \(order_date, order_id\)$/);
     for (const statement of ddl) expect(statement).not.toMatch(/;/);
@@ -386,7 +386,7 @@ describe('load', () => {
     expect(ddl).toEqual(schemaStatements());
     expect(migration).toHaveLength(2);
     expect(migration[0]).toBe('ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)');
-    expect(migration[1]).toMatch(/^INSERT INTO etl_schema_version \(version, applied_at\) VALUES \(1, CAST\('\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}' AS TIMESTAMP\)\)$/);
+    expect(migration[1]).toMatch(new RegExp(`^INSERT INTO etl_schema_version \\(version, applied_at\\) VALUES \\(${SCHEMA_VERSION}, CAST\\('\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{3}' AS TIMESTAMP\\)\\)$`));
     expect(load).toEqual(w.loadStatements(request('L1')));
   });
 
@@ -415,7 +415,7 @@ describe('load', () => {
 
     await expect(w.load(request('L1'), () => {})).rejects.toThrow(
       new WarehouseLoadError(
-        `${w.name} cannot be brought to schema version 1: dim_user lacks email before its last column (stored: user_id, country, created_at, is_inferred): ADD COLUMN would put it out of order`,
+        `${w.name} cannot be brought to schema version ${SCHEMA_VERSION}: dim_user lacks email before its last column (stored: user_id, country, created_at, is_inferred): ADD COLUMN would put it out of order`,
       ),
     );
     expect(batchInputs().map((i) => i.Sqls)).toEqual([schemaStatements()]);

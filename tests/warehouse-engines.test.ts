@@ -97,7 +97,10 @@ async function stage(loadId: string, records: unknown[], ref: Reference = refere
 
 function loadInto(engine: Engine, { loadId, prepared }: Staged): Promise<LoadOutcome> {
   const run = { loadId, pipelineId: 'engines', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z' };
-  return engine.warehouse.load({ lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]) }, () => undefined);
+  return engine.warehouse.load(
+    { lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]), fields: prepared.transform.fields },
+    () => undefined,
+  );
 }
 
 const KEYS: Record<TableName, string> = {
@@ -107,13 +110,16 @@ const KEYS: Record<TableName, string> = {
   dim_product: 'sku',
   rejected_records: 'load_id, reason, order_id, line_number',
   etl_loads: 'load_id',
+  schema_fields: 'load_id, path',
+  schema_changes: 'load_id, path',
 };
 
-/** Every table as text, in key order; etl_loads without finished_at (each engine's own clock). */
+/** Every table as text, in key order; etl_loads without finished_at, schema_changes without detected_at (each engine's own clock). */
 async function dump(w: Warehouse): Promise<Record<string, Row[]>> {
   const out: Record<string, Row[]> = {};
   for (const table of Object.keys(TABLES) as TableName[]) out[table] = await w.query(dumpSql(table, KEYS[table]));
   for (const row of out.etl_loads) delete row.finished_at;
+  for (const row of out.schema_changes) delete row.detected_at;
   out.etl_schema_version = await w.query('SELECT version FROM etl_schema_version');
   return out;
 }
@@ -303,7 +309,7 @@ describe("Redshift's SQL parses as Redshift SQL (sqlglot's redshift dialect)", (
     expect(statements.filter((s) => s.startsWith(`COPY stg_dim_user FROM '${S3_ROOT}/staged/DRY-RUN/dim_user.manifest'`))).toHaveLength(2);
     const oldLayout = Object.fromEntries(Object.values(TABLES).map((t) => [t.name, t.columns.map((c) => c.name).filter((c) => c !== 'currency' || t.name !== 'fact_sales')]));
     const migration = planMigration('redshift', oldLayout, null, '2025-10-05T08:00:00.000Z').statements;
-    expect(migration).toEqual(['ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', "INSERT INTO etl_schema_version (version, applied_at) VALUES (1, CAST('2025-10-05 08:00:00.000' AS TIMESTAMP))"]);
+    expect(migration).toEqual(['ALTER TABLE fact_sales ADD COLUMN currency VARCHAR(256)', `INSERT INTO etl_schema_version (version, applied_at) VALUES (${SCHEMA_VERSION}, CAST('2025-10-05 08:00:00.000' AS TIMESTAMP))`]);
     expect(await redshiftParseProblems([...statements, ...migration])).toEqual([]);
   });
 

@@ -10,6 +10,7 @@ import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
+import { schemaDriftStatements } from './schema-drift-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */
@@ -158,6 +159,7 @@ export class DuckDbWarehouse implements Warehouse {
         await c.run('BEGIN TRANSACTION');
         try {
           for (const statement of mergeStatements(b, new Date().toISOString())) await c.run(statement);
+          for (const statement of schemaDriftStatements(b, request.fields)) await c.run(statement);
           const problem = (await c.runAndReadAll(reconciliationQuery(b))).getRows()[0][0];
           if (problem !== null) throw new ReconciliationError(`load ${b.loadId} does not reconcile: ${String(problem)}`);
           const outcome = outcomeOf((await c.runAndReadAll(outcomeQuery(b.loadId))).getRows()[0]);

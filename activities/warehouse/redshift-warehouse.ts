@@ -21,6 +21,7 @@ import {
 import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
+import { schemaDriftStatements } from './schema-drift-sql';
 import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
 
 /**
@@ -228,12 +229,14 @@ export class RedshiftWarehouse implements Warehouse {
    * 2. `COPY stg_<t> FROM '<manifest>' … FORMAT AS PARQUET MANIFEST`: the manifest lists exactly this load's files
    *    (with the `content_length` Parquet COPY needs); Parquet columns are matched by position, in DDL order.
    * 3. De-duplication guard per keyed table (see `dedupeStatements`).
-   * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock.
+   * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock, then the schema drift
+   *    of schema-drift-sql.ts (two statements when the load's records had fields), which the changes are stamped by.
    * 5. The reconciliation guard (see `reconciliationGuard`).
    * 6. The outcome: `outcomeQuery`, the load's etl_loads counts.
    *
    * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
-   * per process before the first load. The Data API caps a batch at 40 statements and a load already takes 38 of them;
+   * per process before the first load. The Data API caps a batch at 40 statements and a load takes 40 of them (38 when it
+   * records no schema drift);
    * the DDL is idempotent and needs no atomicity with the data, and keeping catalog changes out of the load's
    * transaction keeps that transaction to data alone.
    */
@@ -249,6 +252,7 @@ export class RedshiftWarehouse implements Warehouse {
     // database clock then stamps the real end, in the same transaction so the placeholder is never visible.
     statements.push(...mergeStatements(b, b.startedAt));
     statements.push(`UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = ${sqlLiteral(b.loadId)}`);
+    statements.push(...schemaDriftStatements(b, request.fields));
     statements.push(reconciliationGuard(b));
     statements.push(outcomeQuery(b.loadId));
     if (statements.length > MAX_BATCH_STATEMENTS) {

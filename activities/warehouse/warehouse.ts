@@ -1,12 +1,14 @@
 import type { LoadBookkeeping, LoadOutcome } from '../../core/load-counts';
+import type { ObservedFields } from '../../core/schema-drift';
 import type { Lake } from '../lake';
-
 
 export interface LoadRequest {
   bookkeeping: LoadBookkeeping;
   lake: Lake;
   /** Lake key of each staged table's COPY manifest. */
   manifests: Record<string, string>;
+  /** The field paths the load's records had (schema drift); without them the load records none and compares nothing. */
+  fields?: ObservedFields;
 }
 
 export type { LoadBookkeeping, LoadOutcome };

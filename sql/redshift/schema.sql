@@ -14,6 +14,8 @@
 --                          evenly; they are read by recency (the latest loads' rejections).
 --   etl_loads              DISTSTYLE ALL, SORTKEY (started_at): one tiny row per load, read by status and the
 --                          reconciliation from any node.
+--   schema_fields,         DISTSTYLE ALL: a few rows per load (its field paths, what changed), joined with
+--   schema_changes         etl_loads to find the previous load; sorted by load_id / detected_at.
 -- PRIMARY KEY constraints are informational in Redshift (not enforced): the merge keeps the keys unique.
 
 CREATE TABLE IF NOT EXISTS fact_sales (
@@ -102,6 +104,31 @@ CREATE TABLE IF NOT EXISTS etl_loads (
 )
 DISTSTYLE ALL
 SORTKEY (started_at);
+
+CREATE TABLE IF NOT EXISTS schema_fields (
+  load_id         VARCHAR(256) NOT NULL,
+  path            VARCHAR(256) NOT NULL,
+  json_type       VARCHAR(256) NOT NULL,
+  nullable        BOOLEAN NOT NULL,
+  records         BIGINT NOT NULL,
+  truncated       BOOLEAN NOT NULL,
+  PRIMARY KEY (load_id, path)
+)
+DISTSTYLE ALL
+SORTKEY (load_id);
+
+CREATE TABLE IF NOT EXISTS schema_changes (
+  load_id         VARCHAR(256) NOT NULL,
+  path            VARCHAR(256) NOT NULL,
+  change          VARCHAR(256) NOT NULL,
+  old_type        VARCHAR(256),
+  new_type        VARCHAR(256),
+  previous_load_id VARCHAR(256) NOT NULL,
+  detected_at     TIMESTAMP NOT NULL,
+  PRIMARY KEY (load_id, path)
+)
+DISTSTYLE ALL
+SORTKEY (detected_at);
 
 CREATE TABLE IF NOT EXISTS etl_schema_version (
   version         INTEGER NOT NULL,
