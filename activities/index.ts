@@ -9,8 +9,11 @@ import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
+import { schemaDriftAlert, type SchemaDriftAlert } from './alert/schema-drift-alert';
 import { metrics } from './metrics';
 import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
+import { schemaChangesOf, schemaChangesQuery } from './warehouse/schema-drift-sql';
+import { NO_SCHEMA_CHANGES, type ObservedFields, type SchemaChanges } from '../core/schema-drift';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 import type { PipelineResult, PipelineState } from '../workflows/types';
@@ -50,6 +53,11 @@ function heartbeat(details?: unknown): void {
 
 export function createActivities(deps: ActivityDeps) {
   const { lakes, warehouses } = deps;
+  /** A run's page in the Web UI, when `TEMPORAL_UI_URL` is set. */
+  const runUiUrl = (workflowId: string, runId: string) => {
+    const ui = deps.config.uiUrl?.replace(/\/+$/, '');
+    return ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+  };
 
   return {
     /**
@@ -117,13 +125,21 @@ export function createActivities(deps: ActivityDeps) {
       return result;
     },
 
-    async load(input: { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string }): Promise<LoadOutcome> {
+    /** The load, then the schema changes it recorded (read back once it committed). */
+    async load(input: {
+      bookkeeping: LoadBookkeeping;
+      manifests: Record<string, string>;
+      lake: string;
+      warehouse: string;
+      fields?: ObservedFields;
+    }): Promise<LoadOutcome & { schemaChanges: SchemaChanges }> {
       const warehouse = warehouses.open(input.warehouse);
-      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake) }, (s) => heartbeat(s));
+      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), fields: input.fields }, (s) => heartbeat(s));
+      const schemaChanges = input.fields?.fields.length ? schemaChangesOf(await warehouse.query(schemaChangesQuery(input.bookkeeping.loadId))) : NO_SCHEMA_CHANGES;
       metrics.ordersLoaded.inc(outcome.ordersLoaded);
       metrics.linesLoaded.inc(outcome.linesLoaded);
       metrics.runs.inc({ status: 'loaded' });
-      return outcome;
+      return { ...outcome, schemaChanges };
     },
 
     /** Queues the calling run's load on its warehouse's lock (a local activity of the pipeline workflow). */
@@ -142,9 +158,12 @@ export function createActivities(deps: ActivityDeps) {
     async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
       // The alert is retried until delivered: only its first attempt counts the failed run.
       if (Context.current().info.attempt === 1) metrics.runs.inc({ status: 'failed' });
-      const ui = deps.config.uiUrl?.replace(/\/+$/, '');
-      const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
-      await sendAlert({ ...input, uiUrl }, deps.config.alerts);
+      await sendAlert({ ...input, uiUrl: runUiUrl(input.workflowId, input.runId) }, deps.config.alerts);
+    },
+
+    /** Tells people a load's fields changed against the previous load's (the load itself went through). */
+    async alertSchemaDrift(input: SchemaDriftAlert): Promise<void> {
+      await sendAlert({ ...schemaDriftAlert(input), uiUrl: runUiUrl(input.workflowId, input.runId) }, deps.config.alerts);
     },
   };
 }

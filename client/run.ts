@@ -5,6 +5,7 @@ import { STAGED_TABLES, type TableName } from '../core/schema';
 import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
 import { formatSummary, progressLine } from './output';
+import { formatSchemaChanges, schemaChangesCell } from './schema-changes-output';
 import type { TemporalSession } from './temporal';
 
 /** Workflow ids say what they are: the pipeline and when the run was asked for. */
@@ -187,6 +188,7 @@ export function formatRunSummary(result: PipelineResult): string {
     ['orders kept', result.ordersKept],
     ['lines loaded', result.linesLoaded],
     ['watermark', result.watermark ?? '(none)'],
+    ['schema changes', schemaChangesCell(result.schemaChanges)],
     ['duration', `${((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1)} s`],
-  ]);
+  ]) + formatSchemaChanges(result.schemaChanges, result.loadId);
 }

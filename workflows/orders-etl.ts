@@ -18,6 +18,7 @@ import type { ExtractInput, ExtractResult } from '../activities/extract/extract'
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
+import { mergeObservedFields } from '../core/schema-drift';
 import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { latestInstant } from '../core/time';
 import {
@@ -56,7 +57,7 @@ const longActivity = {
 } as const;
 const { transform, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
 const { load } = proxyActivities<Activities>({ ...longActivity, heartbeatTimeout: '60s', retry: { ...retry, maximumAttempts: 5 } });
-const { pipelineState, planPartitions, alert } = proxyActivities<Activities>({
+const { pipelineState, planPartitions, alert, alertSchemaDrift } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { ...retry, maximumAttempts: 5 },
 });
@@ -118,6 +119,18 @@ async function eachBounded<T, R>(items: readonly T[], limit: number, work: (item
 
 function minusSeconds(iso: string, seconds: number): string {
   return new Date(Date.parse(iso) - seconds * 1000).toISOString();
+}
+
+/** Schema drift never fails a run: the data is loaded, and an alert that cannot be delivered is only logged. */
+async function alertOfSchemaDrift({ pipelineId, loadId, schemaChanges, finishedAt }: PipelineResult): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  log.warn('the load saw fields change', { loadId, changes: schemaChanges.total });
+  try {
+    await alertSchemaDrift({ workflowId, runId, pipelineId, loadId, schemaChanges, detectedAt: finishedAt });
+  } catch (alertError) {
+    if (isCancellation(alertError)) throw alertError;
+    log.error('the schema drift alert could not be sent', { error: String(alertError) });
+  }
 }
 
 export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
@@ -215,6 +228,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         warehouse: input.warehouse,
         manifests: staged.manifests,
         bookkeeping,
+        fields: mergeObservedFields(partitions.map((p) => p.transformed.fields)),
       });
     });
 
@@ -234,9 +248,11 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       linesLoaded: outcome.linesLoaded,
       watermark: latestInstant(priorWatermark, bookkeeping.watermark),
       sourceMark,
+      schemaChanges: outcome.schemaChanges,
       startedAt,
       finishedAt: new Date().toISOString(),
     };
+    if (result.schemaChanges.total > 0) await alertOfSchemaDrift(result);
     enter('done');
     upsertSearchAttributes({
       RecordsExtracted: [result.extracted],

@@ -7,11 +7,29 @@ export interface AlertInput {
   workflowId: string;
   runId: string;
   pipelineId: string;
+  /** What happened: a failure's error; for schema drift, the changes. */
   error: string;
+  /** When: the failure; for schema drift, when the load found the changes. */
   failedAt: string;
   /** Link to the run in the Temporal Web UI. */
   uiUrl?: string;
+  /** Default `failure`. */
+  kind?: AlertKind;
 }
+
+/** A failed run, or the schema drift of a load that went through (activities/alert/schema-drift-alert.ts). */
+export type AlertKind = 'failure' | 'schema_drift';
+
+/** How each kind reads: the subject (before the pipeline), the email's first line, and the labels of `error` and `failedAt`. */
+const WORDING: Record<AlertKind, { subject: string; intro: string; error: string; at: string }> = {
+  failure: { subject: 'orders-etl run failed', intro: 'An orders-etl run failed.', error: 'Error', at: 'Failed at' },
+  schema_drift: {
+    subject: 'orders-etl schema drift',
+    intro: 'An orders-etl load saw fields appear, vanish or change type. The load went through; the raw zone keeps every record as received.',
+    error: 'Changes',
+    at: 'Detected at',
+  },
+};
 
 const TIMEOUT_MS = 10_000;
 
@@ -29,7 +47,7 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
   const context = { workflowId: input.workflowId, runId: input.runId, pipelineId: input.pipelineId };
 
   if (!email && !webhook) {
-    log.warn({ ...context, error: input.error }, 'run failed but no alert channel is configured (set ALERT_SMTP_URL + ALERT_EMAIL_TO or ALERT_WEBHOOK_URL)');
+    log.warn({ ...context, error: input.error }, `${WORDING[input.kind ?? 'failure'].subject} but no alert channel is configured (set ALERT_SMTP_URL + ALERT_EMAIL_TO or ALERT_WEBHOOK_URL)`);
     return { email: false, webhook: false };
   }
   if (smtpUrl && !emailTo) log.warn('ALERT_SMTP_URL is set without ALERT_EMAIL_TO; no email alert');
@@ -55,12 +73,13 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
 
 /** What an alert says, its error redacted: it may quote a URL with credentials. */
 function facts(input: AlertInput): [string, string][] {
+  const wording = WORDING[input.kind ?? 'failure'];
   return [
     ['Pipeline', input.pipelineId],
     ['Workflow ID', input.workflowId],
     ['Run ID', input.runId],
-    ['Failed at', input.failedAt],
-    ['Error', redactUrls(input.error)],
+    [wording.at, input.failedAt],
+    [wording.error, redactUrls(input.error)],
     ...(input.uiUrl ? [['Temporal UI', input.uiUrl] as [string, string]] : []),
   ];
 }
@@ -72,8 +91,8 @@ async function sendEmail(input: AlertInput, smtpUrl: string, to: string, from: s
     await transport.sendMail({
       from,
       to,
-      subject: `orders-etl run failed: ${input.pipelineId}`,
-      text: `An orders-etl run failed.\n\n${facts(input).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`,
+      subject: `${WORDING[input.kind ?? 'failure'].subject}: ${input.pipelineId}`,
+      text: `${WORDING[input.kind ?? 'failure'].intro}\n\n${facts(input).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`,
     });
   } catch (err) {
     // nodemailer errors name the server and SMTP reply, never the password; re-wrap anyway to keep the URL out.
@@ -89,13 +108,14 @@ const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1
 
 function slackPayload(input: AlertInput): { text: string; blocks: unknown[] } {
   const error = clip(redactUrls(input.error), 2500); // Slack rejects section texts over 3000 characters
-  const title = `orders-etl run failed: ${input.pipelineId}`;
+  const wording = WORDING[input.kind ?? 'failure'];
+  const title = `${wording.subject}: ${input.pipelineId}`;
   const text = [title, ...facts({ ...input, error }).slice(1).map(([k, v]) => `${k}: ${k === 'Temporal UI' ? v : escapeSlack(v)}`)].join('\n');
   const field = (k: string, v: string) => ({ type: 'mrkdwn', text: `*${k}*\n${escapeSlack(v)}` });
   const blocks: unknown[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(title, 150) } },
-    { type: 'section', fields: [field('Workflow ID', input.workflowId), field('Run ID', input.runId), field('Failed at', input.failedAt)] },
-    { type: 'section', text: { type: 'mrkdwn', text: `*Error*\n\`\`\`${escapeSlack(error)}\`\`\`` } },
+    { type: 'section', fields: [field('Workflow ID', input.workflowId), field('Run ID', input.runId), field(wording.at, input.failedAt)] },
+    { type: 'section', text: { type: 'mrkdwn', text: `*${wording.error}*\n\`\`\`${escapeSlack(error)}\`\`\`` } },
   ];
   if (input.uiUrl) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `<${input.uiUrl}|Open the run in the Temporal UI>` } });
   return { text, blocks };
