@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { InvalidInputError } from './core/errors';
 import { startOrdersApi } from './dev/orders-api-server';
 import { fileStore } from './activities/extract/orders-store';
-import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageRoot, parseFlag, type EnvConfig } from './client/config';
+import { ConfigurationError, decimal, integer, loadEnvConfig, loadWorkerConfig, packageVersion, parseFlag, type EnvConfig } from './client/config';
 import { startDevServer } from './dev/dev-server';
 import { Interrupted, Interrupts } from './client/interrupts';
 import { formatTable, progressLine } from './client/output';
@@ -20,6 +19,7 @@ import { openTemporal } from './client/temporal';
 import { logToFile } from './core/logger';
 import { redactUrls } from './core/redact';
 import { DEFAULT_WORKER_CONCURRENCY } from './workflows/types';
+import { QUALITY_CHECK_NAMES } from './core/quality';
 
 /** The `orders-etl` command line. User errors are one line on stderr and a non-zero exit, never a stack. */
 
@@ -34,7 +34,13 @@ function pipelineOptions(command: Command, withWindow = true): Command {
     .option('--page-size <n>', 'records per API page (1-1000, default 500)')
     .option('--partitions <n>', 'split each run into N partitions that any worker may take (default: a file one per 32 MiB, an API 1)')
     .option('--parallelism <n>', 'how many partitions of a run are extracted and transformed at once (default 4)')
-    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)');
+    .option('--future-tolerance <duration>', 'how far past the run start a created_at may be before it is quarantined as future_created_at (default 5m)')
+    .option(
+      '--quality <check:limits>',
+      `a quality gate, e.g. rejection_rate:warn=0.05,fail=0.2 or volume_low:off; repeatable (checks: ${QUALITY_CHECK_NAMES.join(', ')})`,
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--volume-window <n>', 'how many earlier loads the volume checks take the median of (default 7)');
   if (withWindow) {
     command
       .option('--since <iso>', 'extract records created at or after this instant (default: the pipeline watermark)')
@@ -52,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
     // Usage errors (unknown command or option, missing value) are one line too, like every other error.
     .configureOutput({ outputError: (text, write) => write(`orders-etl: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`) });
   program.exitOverride();
-  program.version((JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version, '-V, --version');
+  program.version(packageVersion(), '-V, --version');
   const config = (): EnvConfig => loadEnvConfig();
 
   pipelineOptions(program.command('run').description('run the pipeline once through Temporal and wait for it'))
@@ -106,11 +112,13 @@ async function main(argv: string[]): Promise<void> {
     .description('install (or find) the pinned Temporal CLI and S3 gateway into the cache, and print their paths')
     .option('--s3', 'also the S3-compatible gateway the tests use (built with go install: a few minutes)')
     .option('--sqlglot', "also the venv with sqlglot, the Redshift-dialect parser the tests check Redshift's SQL with")
-    .action(async (flags: { s3?: boolean; sqlglot?: boolean }) => {
-      const { ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./dev/tools');
+    .option('--prometheus', "also Prometheus, which the tests evaluate the dashboard's queries on (built with go install: a few minutes)")
+    .action(async (flags: { s3?: boolean; sqlglot?: boolean; prometheus?: boolean }) => {
+      const { ensurePrometheus, ensureS3Server, ensureSqlglot, ensureTemporalCli } = await import('./dev/tools');
       process.stdout.write(`temporal   ${await ensureTemporalCli()}\n`);
       if (flags.s3) process.stdout.write(`versitygw  ${await ensureS3Server()}\n`);
       if (flags.sqlglot) process.stdout.write(`sqlglot    ${await ensureSqlglot()}\n`);
+      if (flags.prometheus) process.stdout.write(`prometheus ${await ensurePrometheus()}\n`);
     });
 
   program
@@ -175,7 +183,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('status')
-    .description("each pipeline's watermark, its last runs and its last failure")
+    .description("each pipeline's watermark and lag, its last runs with their quality, and its last failure")
     .option('--source <url|file>', 'only pipelines of this source')
     .option('--warehouse <spec>', 'only pipelines into this warehouse')
     .option('--lake <dir|s3://bucket/prefix>', 'only runs into this lake')

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { TransientSourceError } from '../core/errors';
+import { QualityGateError, TransientSourceError } from '../core/errors';
+import type { QualityGates, QualityResult } from '../core/quality';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import { planPartitions, type PartitionPlan, type PlanInput } from './extract/partitions';
 import type { SourceMark } from './extract/source-mark';
@@ -10,8 +11,10 @@ import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { schemaDriftAlert, type SchemaDriftAlert } from './alert/schema-drift-alert';
-import { metrics } from './metrics';
-import type { LoadBookkeeping, LoadOutcome, Warehouses } from './warehouse';
+import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
+import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
+import { metrics, timedStage } from './metrics';
+import type { LoadBookkeeping, LoadResult, Warehouses } from './warehouse';
 import { schemaChangesOf, schemaChangesQuery } from './warehouse/schema-drift-sql';
 import { NO_SCHEMA_CHANGES, type ObservedFields, type SchemaChanges } from '../core/schema-drift';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
@@ -29,6 +32,8 @@ export interface ActivityConfig {
   uiUrl?: string;
   /** Authentication to an Orders API (ORDERS_API_TOKEN, ORDERS_API_HEADERS): never in a workflow's input. */
   sourceHeaders: Record<string, string>;
+  /** OPENLINEAGE_URL (+ OPENLINEAGE_API_KEY) or OPENLINEAGE_FILE, and the version the events' producer names; absent or neither set: no lineage. */
+  lineage?: LineageSettings & { version: string };
 }
 
 export interface ActivityDeps {
@@ -39,6 +44,14 @@ export interface ActivityDeps {
   /** Lakes and warehouses, each opened once (with the process's one S3 and Redshift client) and reused. */
   lakes: Lakes;
   warehouses: Warehouses;
+}
+
+/** What every stage activity gets besides its own input: the pipeline it works for (the metrics' `pipeline` label). */
+type OfPipeline = { pipelineId: string };
+
+/** Each check of a load, counted by its outcome (the series start at 0 with the pipeline's, startPipelineSeries). */
+function countQuality(pipeline: string, results: readonly QualityResult[]): void {
+  for (const { check, outcome } of results) metrics.qualityChecks.inc({ pipeline, check, outcome });
 }
 
 /**
@@ -53,40 +66,45 @@ function heartbeat(details?: unknown): void {
 
 export function createActivities(deps: ActivityDeps) {
   const { lakes, warehouses } = deps;
-  /** A run's page in the Web UI, when `TEMPORAL_UI_URL` is set. */
-  const runUiUrl = (workflowId: string, runId: string) => {
-    const ui = deps.config.uiUrl?.replace(/\/+$/, '');
-    return ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+  const lineage = deps.config.lineage && createLineageTransport(deps.config.lineage);
+  // A run that failed because its warehouse cannot be opened (no Redshift target) still names it in its lineage.
+  const warehouseName = (spec: string): string => {
+    try {
+      return warehouses.open(spec).name;
+    } catch {
+      return spec;
+    }
   };
 
   return {
     /**
      * What the pipeline's completed runs left: the latest watermark (search attribute `Watermark`) and the
-     * newest run's source mark (memo `summary`).
+     * newest run's source mark and freshness alert state (memo `summary`).
      */
     async pipelineState(pipelineId: string): Promise<PipelineState> {
       const query = `WorkflowType = 'ordersEtl' AND ExecutionStatus = 'Completed' AND PipelineId = '${pipelineId.replace(/'/g, "\\'")}'`;
       let latest: Date | null = null;
       let sourceMark: SourceMark | null | undefined;
+      let staleAlerted: boolean | undefined;
       let seen = 0;
       // Datetime search attributes keep milliseconds: a hair before the true watermark, which the inclusive,
       // idempotent `since` makes safe.
       for await (const execution of deps.client.workflow.list({ query, pageSize: 100 })) {
         const watermark = execution.searchAttributes.Watermark?.[0];
         if (watermark instanceof Date && (latest === null || watermark > latest)) latest = watermark;
-        sourceMark ??= (execution.memo?.summary as Partial<PipelineResult> | undefined)?.sourceMark ?? null;
+        const summary = execution.memo?.summary as Partial<PipelineResult> | undefined;
+        sourceMark ??= summary?.sourceMark ?? null;
+        staleAlerted ??= summary?.freshness?.alerted ?? false;
         if (++seen >= 100) break; // list is newest first; each run's watermark already includes its predecessors'
       }
-      return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null };
+      return { watermark: latest === null ? null : latest.toISOString(), sourceMark: sourceMark ?? null, staleAlerted: staleAlerted ?? false };
     },
 
     /** The run's partitions, with record boundaries found in the file (or time slices of an API's window). */
-    async planPartitions(input: PlanInput): Promise<PartitionPlan> {
-      return planPartitions(input);
-    },
+    planPartitions: timedStage('plan', async (input: PlanInput & OfPipeline): Promise<PartitionPlan> => planPartitions(input)),
 
     /** One call of the extract: it resumes from its last heartbeat (a retry) or from where an earlier call stopped. */
-    async extract(input: ExtractInput & { lake: string }): Promise<ExtractResult> {
+    extract: timedStage('extract', async (input: ExtractInput & OfPipeline & { lake: string }): Promise<ExtractResult> => {
       const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
       if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
@@ -95,7 +113,7 @@ export function createActivities(deps: ActivityDeps) {
           signal: Context.current().cancellationSignal,
           headers: deps.config.sourceHeaders,
         });
-        metrics.recordsExtracted.inc(result.records - (resumeFrom?.records ?? 0));
+        metrics.recordsExtracted.inc({ pipeline: input.pipelineId }, result.records - (resumeFrom?.records ?? 0));
         return result;
       } catch (err) {
         // Retry-After is honoured by asking Temporal for that delay instead of its next backoff step.
@@ -104,43 +122,50 @@ export function createActivities(deps: ActivityDeps) {
         }
         throw err;
       }
-    },
+    }),
 
     /** One partition's transform: it resumes after the last chunk it heartbeated (a retry, or another worker). */
-    async transform(input: TransformInput & { lake: string }): Promise<TransformResult> {
+    transform: timedStage('transform', async (input: TransformInput & OfPipeline & { lake: string }): Promise<TransformResult> => {
       const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
       const result = await transformOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom);
-      metrics.recordsRejected.inc(result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
+      metrics.recordsRejected.inc({ pipeline: input.pipelineId }, result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
       return result;
-    },
+    }),
 
     /** The manifests naming every partition's parts, and the reference rows of the dimensions. */
-    async stage(input: Omit<StageInput, 'users' | 'products'> & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> {
+    stage: timedStage('stage', async (input: Omit<StageInput, 'users' | 'products'> & OfPipeline & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> => {
       const [users, products] = await Promise.all([
         input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
         input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
       ]);
       const result = await stageLoad({ loadId: input.loadId, parts: input.parts, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
-      metrics.bytesStaged.inc(result.bytes);
+      metrics.bytesStaged.inc({ pipeline: input.pipelineId }, result.bytes);
       return result;
-    },
+    }),
 
-    /** The load, then the schema changes it recorded (read back once it committed). */
-    async load(input: {
-      bookkeeping: LoadBookkeeping;
-      manifests: Record<string, string>;
-      lake: string;
-      warehouse: string;
-      fields?: ObservedFields;
-    }): Promise<LoadOutcome & { schemaChanges: SchemaChanges }> {
+    /**
+     * The run's one load transaction. A failed quality gate reaches the workflow as a non-retryable failure whose
+     * details hold every check's result (the run shows what was measured though nothing was committed).
+     */
+    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string; quality?: QualityGates; fields?: ObservedFields }): Promise<LoadResult & { schemaChanges: SchemaChanges }> => {
       const warehouse = warehouses.open(input.warehouse);
-      const outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), fields: input.fields }, (s) => heartbeat(s));
+      const pipeline = input.pipelineId;
+      let outcome: LoadResult;
+      try {
+        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality, fields: input.fields }, (s) => heartbeat(s));
+      } catch (err) {
+        if (!(err instanceof QualityGateError)) throw err;
+        countQuality(pipeline, err.results);
+        throw ApplicationFailure.create({ type: err.name, message: err.message, details: [err.results], nonRetryable: true });
+      }
+      countQuality(pipeline, outcome.quality ?? []);
+      metrics.ordersLoaded.inc({ pipeline }, outcome.ordersLoaded);
+      metrics.linesLoaded.inc({ pipeline }, outcome.linesLoaded);
+      metrics.runs.inc({ pipeline, status: 'loaded' });
+      // The schema changes the load recorded, read back once it committed.
       const schemaChanges = input.fields?.fields.length ? schemaChangesOf(await warehouse.query(schemaChangesQuery(input.bookkeeping.loadId))) : NO_SCHEMA_CHANGES;
-      metrics.ordersLoaded.inc(outcome.ordersLoaded);
-      metrics.linesLoaded.inc(outcome.linesLoaded);
-      metrics.runs.inc({ status: 'loaded' });
       return { ...outcome, schemaChanges };
-    },
+    }),
 
     /** Queues the calling run's load on its warehouse's lock (a local activity of the pipeline workflow). */
     async requestWarehouseLock(input: { warehouse: string; pipelineId: string; loadId: string }) {
@@ -154,16 +179,31 @@ export function createActivities(deps: ActivityDeps) {
       return isRunOpen(deps.client, run);
     },
 
-    /** Tells people a run failed, with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
-    async alert(input: Omit<AlertInput, 'uiUrl'>): Promise<void> {
+    /** Tells people a run failed or wants a look (`kind`), with a link to it in the Web UI when `TEMPORAL_UI_URL` is set. */
+    async alert(input: AlertInput): Promise<void> {
       // The alert is retried until delivered: only its first attempt counts the failed run.
-      if (Context.current().info.attempt === 1) metrics.runs.inc({ status: 'failed' });
-      await sendAlert({ ...input, uiUrl: runUiUrl(input.workflowId, input.runId) }, deps.config.alerts);
+      if ((input.kind ?? 'failure') === 'failure' && Context.current().info.attempt === 1) metrics.runs.inc({ pipeline: input.pipelineId, status: 'failed' });
+      const ui = deps.config.uiUrl?.replace(/\/+$/, '');
+      const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
+      await sendAlert({ ...input, uiUrl }, deps.config.alerts);
     },
 
     /** Tells people a load's fields changed against the previous load's (the load itself went through). */
     async alertSchemaDrift(input: SchemaDriftAlert): Promise<void> {
-      await sendAlert({ ...schemaDriftAlert(input), uiUrl: runUiUrl(input.workflowId, input.runId) }, deps.config.alerts);
+      const ui = deps.config.uiUrl?.replace(/\/+$/, '');
+      const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
+      await sendAlert({ ...schemaDriftAlert(input), uiUrl }, deps.config.alerts);
+    },
+
+    /**
+     * Sends one OpenLineage event of a run (a local activity of the pipeline workflow): a no-op without
+     * OPENLINEAGE_URL or OPENLINEAGE_FILE. A failure throws so Temporal retries it; the workflow then goes on.
+     */
+    async emitLineage(transition: LineageTransition): Promise<void> {
+      if (!lineage) return;
+      const event = buildRunEvent({ ...transition, warehouse: warehouseName(transition.warehouse) }, lineageProducer(deps.config.lineage!.version));
+      await lineage.send(event);
+      Context.current().log.debug('lineage event sent', { eventType: event.eventType, to: lineage.target });
     },
   };
 }

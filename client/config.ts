@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { ActivityConfig } from '../activities';
 import { InvalidInputError } from '../core/errors';
@@ -15,7 +15,7 @@ import { parseIsoDateTime } from '../core/time';
 export type Parser<T> = (text: string) => T;
 
 /** A value that does not parse; the message says what it must be, the caller names the flag or variable. */
-class InvalidValue extends Error {}
+export class InvalidValue extends Error {}
 
 export function integer(min: number, max: number): Parser<number> {
   return (text) => {
@@ -91,6 +91,9 @@ const EnvSchema = z.object({
   /** Seconds. */
   ORDERS_ETL_FUTURE_TOLERANCE: envValue(duration).optional(),
   ORDERS_ETL_PAGE_SIZE: envValue(integer(1, 1000)).optional(),
+  /** Quality gates over the defaults, in `--quality` syntax: parsed with the flags (client/quality-options.ts). */
+  ORDERS_ETL_QUALITY: z.string().min(1).optional(),
+  ORDERS_ETL_VOLUME_WINDOW: envValue(integer(1, 1000)).optional(),
   METRICS_PORT: port.optional(),
   S3_ENDPOINT: z.string().url().optional(),
 });
@@ -114,6 +117,11 @@ export function packageRoot(): string {
   return dir;
 }
 
+/** The package's version, for what the product stamps with it (lineage's `producer`). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 /** Every problem of a configuration, one line each: the worker refuses to start until all are fixed. */
 export class ConfigurationError extends InvalidInputError {
   constructor(readonly problems: string[]) {
@@ -132,6 +140,9 @@ const WorkerEnvSchema = EnvSchema.extend({
   ALERT_EMAIL_TO: z.string().min(1).optional(),
   ALERT_EMAIL_FROM: z.string().min(1).optional(),
   ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  OPENLINEAGE_URL: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL (the base of /api/v1/lineage)' }).optional(),
+  OPENLINEAGE_API_KEY: z.string().min(1).optional(),
+  OPENLINEAGE_FILE: z.string().min(1).optional(),
 });
 
 export type WorkerConfig = z.infer<typeof WorkerEnvSchema> & { activities: ActivityConfig };
@@ -154,8 +165,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     problems.push((err as Error).message); // names the variable, never quotes its value
   }
   if (present.ALERT_SMTP_URL && !present.ALERT_EMAIL_TO) problems.push('environment variable ALERT_EMAIL_TO: required with ALERT_SMTP_URL (the recipients of failure emails)');
+  if (present.OPENLINEAGE_URL && present.OPENLINEAGE_FILE) problems.push('environment variables OPENLINEAGE_URL and OPENLINEAGE_FILE: set one of them (where lineage events go)');
   if (!parsed.success || problems.length) throw new ConfigurationError(problems);
-  const { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL } = parsed.data;
+  const { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL, OPENLINEAGE_URL, OPENLINEAGE_API_KEY, OPENLINEAGE_FILE } = parsed.data;
   return {
     ...parsed.data,
     activities: {
@@ -164,6 +176,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       alerts: { ALERT_SMTP_URL, ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_WEBHOOK_URL },
       uiUrl: parsed.data.TEMPORAL_UI_URL,
       sourceHeaders: headers,
+      lineage: { url: OPENLINEAGE_URL, apiKey: OPENLINEAGE_API_KEY, file: OPENLINEAGE_FILE, version: packageVersion() },
     },
   };
 }

@@ -16,6 +16,7 @@ export function printDryRun(input: PipelineInput): void {
     lake: openLake(input.lake),
     manifests: Object.fromEntries(STAGED_TABLES.map((t) => [t, stagedManifestKey(loadId, t)])),
     bookkeeping: loadBookkeeping({ loadId, pipelineId: input.pipelineId, source: input.source, startedAt: new Date().toISOString(), since: input.since, until: input.until }, []),
+    quality: input.quality,
   });
   process.stdout.write(`${statements.map((s) => `${s.trim()};`).join('\n\n')}\n`);
 }

@@ -1,3 +1,5 @@
+import { formatAge, type FreshnessState } from '../core/freshness';
+import { formatObserved, type QualityResult } from '../core/quality';
 import { redactUrls } from '../core/redact';
 
 /** What the CLI prints: progress on stderr, results on stdout as readable tables or one JSON object. */
@@ -34,4 +36,15 @@ export function formatTable(rows: Record<string, unknown>[], columns = rows.leng
 export function formatSummary(title: string, entries: [string, unknown][]): string {
   const width = Math.max(...entries.map(([k]) => k.length));
   return `${title}\n${entries.map(([k, v]) => `  ${k.padEnd(width)}  ${cell(v)}`).join('\n')}\n`;
+}
+
+/** A run's quality checks as a table (observed to four significant digits; the exact values are in --json). */
+export function formatQuality(results: readonly QualityResult[]): string {
+  return formatTable(results.map((r) => ({ check: r.check, observed: formatObserved(r.observed), threshold: r.threshold, outcome: r.outcome })));
+}
+
+/** A freshness state in a few words: `fresh (lag 5m 2s, limit 2h 0m)`, `stale (…), alerted`. */
+export function freshnessText(f: FreshnessState): string {
+  const lag = f.lagSeconds === null ? 'no watermark' : `lag ${formatAge(f.lagSeconds)}`;
+  return `${f.stale ? 'stale' : 'fresh'} (${lag}, limit ${formatAge(f.limitSeconds)})${f.stale && f.alerted ? ', alerted' : ''}`;
 }

@@ -8,6 +8,7 @@ import { refuseUrlCredentials } from '../activities/extract/orders-api-client';
 import { openWarehouse } from '../activities/warehouse';
 import type { PipelineInput } from '../workflows/types';
 import { duration, instant, integer, packageRoot, parseFlag, type EnvConfig } from './config';
+import { qualityGates } from './quality-options';
 
 /** The options `run`, `schedule create` and `status` share to name a pipeline. */
 export interface PipelineFlags {
@@ -23,6 +24,9 @@ export interface PipelineFlags {
   futureTolerance?: string;
   partitions?: string;
   parallelism?: string;
+  /** `--quality` items, in the order given. */
+  quality?: string[];
+  volumeWindow?: string;
 }
 
 export function bundledSample(): { source: string; users: string; products: string } {
@@ -96,6 +100,7 @@ export function pipelineInput(flags: PipelineFlags, config: EnvConfig): Pipeline
     futureToleranceSeconds,
     partitions,
     parallelism,
+    quality: qualityGates(flags, config),
   };
 }
 

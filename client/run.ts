@@ -4,8 +4,9 @@ import { progressQuery, type ordersEtl } from '../workflows';
 import { STAGED_TABLES, type TableName } from '../core/schema';
 import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
-import { formatSummary, progressLine } from './output';
 import { formatSchemaChanges, schemaChangesCell } from './schema-changes-output';
+import { worstOutcome } from '../core/quality';
+import { formatQuality, formatSummary, freshnessText, progressLine } from './output';
 import type { TemporalSession } from './temporal';
 
 /** Workflow ids say what they are: the pipeline and when the run was asked for. */
@@ -190,5 +191,7 @@ export function formatRunSummary(result: PipelineResult): string {
     ['watermark', result.watermark ?? '(none)'],
     ['schema changes', schemaChangesCell(result.schemaChanges)],
     ['duration', `${((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1)} s`],
-  ]) + formatSchemaChanges(result.schemaChanges, result.loadId);
+    ['quality', worstOutcome(result.quality)],
+    ...(result.freshness ? [['freshness', freshnessText(result.freshness)] as [string, string]] : []),
+  ]) + (result.quality.length ? `\n${formatQuality(result.quality)}` : '') + formatSchemaChanges(result.schemaChanges, result.loadId);
 }

@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { InvalidInputError } from '../core/errors';
 import type { PipelineInput } from '../workflows/types';
 import { duration, instant, parseFlag, type EnvConfig } from './config';
+import { formatAge } from '../core/freshness';
+import { formatGates } from './quality-options';
 import { formatSummary, progressLine } from './output';
 import { pipelineInput, type PipelineFlags } from './pipeline-options';
 import { preflight } from './preflight';
@@ -67,12 +69,15 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
     .option('--every <duration>', 'interval, e.g. 15m or 1h')
     .option('--cron <expression>', 'cron expression (UTC)')
     .option('--paused', 'create it paused')
+    .option('--freshness <duration>', 'alert (once per breach) when a run leaves the watermark further behind than this, e.g. 2h')
     .action(async (_opts, command: Command) => {
-      const flags = flagsOf(command) as ScheduleFlags & { every?: string; cron?: string; paused?: boolean };
+      const flags = flagsOf(command) as ScheduleFlags & { every?: string; cron?: string; paused?: boolean; freshness?: string };
       if (!flags.every === !flags.cron) throw new InvalidInputError('give exactly one of --every or --cron');
       const spec = flags.every ? { intervals: [{ every: parseFlag('--every', flags.every, duration) * 1000 }] } : { cronExpressions: [flags.cron!] };
+      const freshnessLimitSeconds = flags.freshness === undefined ? undefined : parseFlag('--freshness', flags.freshness, duration);
       await withSchedule(config, flags, async (handle, session, input) => {
-        const { since: _since, until: _until, ...incremental } = input;
+        const { since: _since, until: _until, ...pipeline } = input;
+        const incremental = freshnessLimitSeconds === undefined ? pipeline : { ...pipeline, freshnessLimitSeconds };
         await session.client.schedule.create({
           scheduleId: handle.scheduleId,
           spec,
@@ -87,7 +92,8 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
           policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '10m' },
           state: { paused: Boolean(flags.paused), note: `pipeline ${input.pipelineId}` },
         });
-        progressLine(`created schedule ${handle.scheduleId} (${flags.every ? `every ${flags.every}` : `cron ${flags.cron}`})`);
+        const freshness = flags.freshness ? `, freshness limit ${flags.freshness}` : '';
+        progressLine(`created schedule ${handle.scheduleId} (${flags.every ? `every ${flags.every}` : `cron ${flags.cron}`}${freshness})`);
       }, { checkGround: true });
     });
 
@@ -97,6 +103,7 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
       const flags = flagsOf(command);
       await withSchedule(config, flags, async (handle) => {
         const d = await handle.describe();
+        const pipeline = d.action.args?.[0] as PipelineInput | undefined;
         const summary = {
           scheduleId: d.scheduleId,
           paused: d.state.paused,
@@ -107,6 +114,8 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
           running: d.info.runningActions.map((a) => a.workflow.workflowId),
           recent: d.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), workflowId: a.action.workflow.workflowId })),
           next: d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()),
+          freshnessLimitSeconds: pipeline?.freshnessLimitSeconds ?? null,
+          quality: pipeline?.quality ?? null,
         };
         process.stdout.write(
           flags.json
@@ -120,6 +129,8 @@ export function registerScheduleCommands(schedule: Command, config: () => EnvCon
                 ['running', summary.running.join(', ') || '(none)'],
                 ['recent', summary.recent.map((r) => `${r.scheduledAt} ${r.workflowId}`).join('\n' + ' '.repeat(21)) || '(none)'],
                 ['next', summary.next.join(', ')],
+                ['freshness limit', summary.freshnessLimitSeconds === null ? '(none)' : formatAge(summary.freshnessLimitSeconds)],
+                ['quality gates', summary.quality ? formatGates(summary.quality) : '(defaults)'],
               ]),
         );
       });

@@ -1,3 +1,5 @@
+import type { QualityResult } from './quality';
+
 /**
  * Typed errors. The class name is the contract: Temporal reports a thrown error's `name` as the failure type,
  * and the workflow's `nonRetryableErrorTypes` lists the names of the terminal ones.
@@ -36,6 +38,16 @@ export class WarehouseLoadError extends EtlError {}
 /** The counts of a load do not add up: something was lost or doubled, so the run must fail loudly. */
 export class ReconciliationError extends EtlError {}
 
+/**
+ * A load failed a quality gate (core/quality.ts): it was rolled back before COMMIT. `results` holds every check of
+ * the load, so the failed run still shows what was measured (its failure details, memo and alert).
+ */
+export class QualityGateError extends EtlError {
+  constructor(message: string, readonly results: QualityResult[]) {
+    super(message);
+  }
+}
+
 /** The lake refuses us: no permission (EACCES, EPERM, a read-only filesystem, S3 AccessDenied / 403). */
 export class LakeAccessError extends EtlError {}
 
@@ -55,6 +67,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   InvalidInputError.name,
   WarehouseLoadError.name,
   ReconciliationError.name,
+  QualityGateError.name,
   LakeAccessError.name,
   LakeNotFoundError.name,
   CredentialsError.name,
@@ -82,3 +95,19 @@ export class WarehouseThrottledError extends EtlError {}
  * the holder lets go (a report, a BI tool, a leftover load), so the open is tried again.
  */
 export class WarehouseBusyError extends EtlError {}
+
+/**
+ * What went wrong, in one line: the message of the error's cause when it has one (a Temporal failure wraps the
+ * activity's error; fetch's "fetch failed" wraps the network error), else its own. Duck-typed: fetch's errors come
+ * from Node's own realm, which `instanceof Error` does not recognise under Jest.
+ */
+export function causeMessage(err: unknown): string {
+  const { message, cause } = (err ?? {}) as { message?: unknown; cause?: { message?: unknown } };
+  if (typeof cause?.message === 'string') return cause.message;
+  return typeof message === 'string' ? message : String(err);
+}
+
+/** Why a fetch with `AbortSignal.timeout(timeoutMs)` failed. */
+export function fetchFailureReason(err: unknown, timeoutMs: number): string {
+  return (err as { name?: unknown } | null)?.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : causeMessage(err);
+}

@@ -7,7 +7,7 @@ import { redactUrls } from './redact';
  * Fields that may hold credentials. Both the top level and one level down are listed because
  * pino's `*.x` wildcard does not match a top-level `x`; headers get their own path since they nest deeper.
  */
-const SECRET_KEYS = ['password', 'secret', 'secretKey', 'token', 'authorization', 'accessKeyId', 'secretAccessKey', 'smtpUrl', 'webhookUrl'];
+const SECRET_KEYS = ['password', 'secret', 'secretKey', 'token', 'authorization', 'accessKeyId', 'secretAccessKey', 'smtpUrl', 'webhookUrl', 'apiKey'];
 export const redactPaths: string[] = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((k) => `*.${k}`),

@@ -82,10 +82,3 @@ function numberToCents(value: number): bigint | null {
 export function fitsMoneyColumn(cents: bigint): boolean {
   return cents <= MAX_CENTS && cents >= -MAX_CENTS;
 }
-
-/** Cents to the decimal text a DECIMAL(18,2) column reads: `-12.05`. */
-export function formatCents(cents: bigint): string {
-  const abs = cents < 0n ? -cents : cents;
-  const text = abs.toString().padStart(3, '0');
-  return `${cents < 0n ? '-' : ''}${text.slice(0, -2)}.${text.slice(-2)}`;
-}

@@ -4,7 +4,7 @@
  */
 
 /** Logical column types; each engine and file format maps them in one place below. */
-export type ColumnType = 'string' | 'text' | 'int' | 'bigint' | 'money' | 'timestamp' | 'date' | 'boolean';
+export type ColumnType = 'string' | 'text' | 'int' | 'bigint' | 'money' | 'double' | 'timestamp' | 'date' | 'boolean';
 
 export interface Column {
   name: string;
@@ -34,7 +34,7 @@ export function maxBytes(table: TableName, column: string): number {
   return limit;
 }
 
-export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'schema_fields' | 'schema_changes';
+export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'quality_checks' | 'schema_fields' | 'schema_changes';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
 
@@ -163,7 +163,26 @@ export const TABLES: Record<TableName, TableDef> = {
     ],
     redshift: { distStyle: 'ALL', sortKey: ['detected_at'] },
   },
+  // Only pass and warn: a failed gate rolls its load back, this table with it (see core/quality.ts).
+  quality_checks: {
+    name: 'quality_checks',
+    key: ['load_id', 'check'],
+    columns: [
+      col('load_id', 'string', false),
+      col('check', 'string', false),
+      col('observed', 'double', false),
+      col('threshold', 'double'),
+      col('outcome', 'string', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['load_id'] },
+  },
 };
+
+/** Column names that are reserved words in DuckDB, PostgreSQL and Redshift (`check`): SQL quotes them. */
+const RESERVED_NAMES = new Set(['check']);
+
+/** A column's name as SQL writes it. */
+export const sqlName = (column: string): string => (RESERVED_NAMES.has(column) ? `"${column}"` : column);
 
 /** Each table's text columns and their byte limits (the transform asks for each value). */
 const TEXT_LIMITS = Object.fromEntries(
@@ -198,6 +217,7 @@ const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
     int: 'INTEGER',
     bigint: 'BIGINT',
     money: 'DECIMAL(18,2)',
+    double: 'DOUBLE',
     timestamp: 'TIMESTAMP',
     date: 'DATE',
     boolean: 'BOOLEAN',
@@ -208,6 +228,7 @@ const SQL_TYPES: Record<Dialect, Record<ColumnType, string>> = {
     int: 'INTEGER',
     bigint: 'BIGINT',
     money: 'DECIMAL(18,2)',
+    double: 'DOUBLE PRECISION',
     timestamp: 'TIMESTAMP',
     date: 'DATE',
     boolean: 'BOOLEAN',
@@ -223,10 +244,10 @@ export function columnNames(table: TableName): string[] {
 }
 
 const columnLines = (dialect: Dialect, columns: Column[]): string[] =>
-  columns.map((c) => `  ${c.name.padEnd(15)} ${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
+  columns.map((c) => `  ${sqlName(c.name).padEnd(15)} ${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
 
 const redshiftLayout = ({ distStyle, distKey, sortKey }: TableDef['redshift']): string =>
-  `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.join(', ')})`;
+  `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.map(sqlName).join(', ')})`;
 
 /** `CREATE TABLE IF NOT EXISTS` for one table in one dialect. */
 export function createTableSql(dialect: Dialect, table: TableName): string {
@@ -234,7 +255,7 @@ export function createTableSql(dialect: Dialect, table: TableName): string {
   const lines = columnLines(dialect, def.columns);
   // Redshift's keys are informational (they guide the planner). DuckDB enforces them with ART indexes that make
   // the merge's deletes ~40x slower, so there the merge and the reconciliation's key check guarantee uniqueness.
-  if (def.key.length && dialect === 'redshift') lines.push(`  PRIMARY KEY (${def.key.join(', ')})`);
+  if (def.key.length && dialect === 'redshift') lines.push(`  PRIMARY KEY (${def.key.map(sqlName).join(', ')})`);
   let sql = `CREATE TABLE IF NOT EXISTS ${table} (\n${lines.join(',\n')}\n)`;
   if (dialect === 'redshift') sql += redshiftLayout(def.redshift);
   return `${sql};`;
@@ -309,7 +330,7 @@ export function planMigration(dialect: Dialect, stored: Record<string, string[]>
       problems.push(`${def.name} lacks ${missing.join(', ')} before its last column (stored: ${have.join(', ')}): ADD COLUMN would put ${missing.length > 1 ? 'them' : 'it'} out of order`);
     } else {
       for (const c of def.columns.slice(have.length)) {
-        if (c.nullable) statements.push(`ALTER TABLE ${def.name} ADD COLUMN ${c.name} ${sqlType(dialect, c.type)}`);
+        if (c.nullable) statements.push(`ALTER TABLE ${def.name} ADD COLUMN ${sqlName(c.name)} ${sqlType(dialect, c.type)}`);
         else problems.push(`${def.name} lacks NOT NULL column ${c.name}, which cannot be added to stored rows`);
       }
     }

@@ -87,11 +87,6 @@ export function epochDay(micros: number): number {
   return Math.floor(micros / MICROS_PER_DAY);
 }
 
-/** The UTC calendar date of an instant, `YYYY-MM-DD`. */
-export function formatDate(micros: number): string {
-  return new Date(epochDay(micros) * 86_400_000).toISOString().slice(0, 10);
-}
-
 /** RFC 3339 in UTC with the fraction only when there is one: what the watermark and the API's `since` use. */
 export function formatIso(micros: number): string {
   const text = formatTimestamp(micros).replace(' ', 'T').replace(/\.?0+$/, '');

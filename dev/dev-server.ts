@@ -1,7 +1,7 @@
 /**
- * Local servers for development and tests: the Temporal dev server (`temporal server start-dev`) and an
- * S3-compatible gateway (versitygw over a directory). Both bind 127.0.0.1 on free ports, so they never
- * disturb a server already running.
+ * Local servers for development and tests: the Temporal dev server (`temporal server start-dev`), an
+ * S3-compatible gateway (versitygw over a directory) and Prometheus. All bind 127.0.0.1 on free ports, so they
+ * never disturb a server already running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,7 +12,7 @@ import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { acquireFileLock, LockHeldError, type FileLock } from '../client/file-lock';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { ensureS3Server, ensureTemporalCli } from './tools';
+import { ensurePrometheus, ensureS3Server, ensureTemporalCli } from './tools';
 
 export interface DevServerOptions {
   /**
@@ -152,6 +152,45 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
     // Any HTTP answer (an unsigned request gets 403) means the gateway is serving.
     await server.waitUntil(async () => Boolean(await (await fetch(endpoint)).arrayBuffer()), endpoint);
     return { endpoint, accessKey, secretKey, region: 'us-east-1', stop: server.stop };
+  });
+}
+
+export interface PrometheusOptions {
+  /** Directory for its TSDB (created if missing); the configuration file is written there too. */
+  dataDir: string;
+  /** The configuration, as YAML or JSON text (JSON is YAML), e.g. from prometheusConfig(). */
+  config: string;
+  /** Receives each line the server prints. */
+  log?: (line: string) => void;
+}
+
+export interface PrometheusServer {
+  /** http://127.0.0.1:PORT, the base of its HTTP API (/api/v1/...). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A configuration scraping each `host:port` target's /metrics every `scrapeInterval` (a Prometheus duration) as one job. */
+export function prometheusConfig(job: string, targets: string[], scrapeInterval: string): string {
+  return JSON.stringify({
+    global: { scrape_interval: scrapeInterval, evaluation_interval: scrapeInterval },
+    scrape_configs: [{ job_name: job, static_configs: [{ targets }] }],
+  });
+}
+
+export async function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServer> {
+  const bin = await ensurePrometheus();
+  const dataDir = path.resolve(opts.dataDir);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const configFile = path.join(dataDir, 'prometheus.yml');
+  fs.writeFileSync(configFile, opts.config);
+  return withPortRetries([], async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const args = [`--config.file=${configFile}`, `--storage.tsdb.path=${path.join(dataDir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'];
+    const server = launch('Prometheus', bin, args, process.env, opts.log);
+    await server.waitUntil(async () => (await fetch(`${url}/-/ready`)).ok, url);
+    return { url, stop: server.stop };
   });
 }
 

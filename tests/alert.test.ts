@@ -121,6 +121,37 @@ describe('sendAlert', () => {
     }
   });
 
+  test('a warning (kind) says what wants a look, by email and webhook, without the word failed', async () => {
+    const smtp = await startSmtp();
+    const hook = await startReceiver(200);
+    const warning: AlertInput = {
+      kind: 'warning',
+      workflowId: input.workflowId,
+      runId: input.runId,
+      pipelineId: 'pipe-42',
+      title: 'quality checks warned',
+      details: 'load L1:\nrejection_rate 0.0612 (warn: above 0.05)',
+      at: '2024-05-01T10:00:00.000Z',
+    };
+    try {
+      await sendAlert(warning, { ALERT_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, ALERT_EMAIL_TO: 'oncall@example.com', ALERT_WEBHOOK_URL: hook.url }, capture().logger);
+      const mail = smtp.mails[0];
+      expect(mail.data).toMatch(/^Subject: orders-etl warning: quality checks warned: pipe-42\r?$/m);
+      const body = unfold(mail.data);
+      expect(body).toContain('An orders-etl run completed with a warning: quality checks warned.');
+      expect(body).toContain('At: 2024-05-01T10:00:00.000Z');
+      expect(body).toContain('Warning: load L1:\r\nrejection_rate 0.0612 (warn: above 0.05)');
+      expect(body).not.toMatch(/failed/i);
+      const payload = hook.bodies[0] as { text: string; blocks: { text?: { text: string } }[] };
+      expect(payload.text).toContain('orders-etl warning: quality checks warned: pipe-42');
+      expect(payload.text).toContain('At: 2024-05-01T10:00:00.000Z');
+      expect(JSON.stringify(payload.blocks)).toContain('*Warning*');
+    } finally {
+      await smtp.close();
+      hook.server.close();
+    }
+  });
+
   test("an error that quotes a URL with a password is sent with the password redacted, by email and webhook", async () => {
     const smtp = await startSmtp();
     const hook = await startReceiver(200);

@@ -1,7 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Ajv from 'ajv';
 import YAML from 'yaml';
+import { startPrometheus } from '../dev/dev-server';
+import { PROMETHEUS_VERSION } from '../dev/tools';
 
 /**
  * docker-compose.yml and the Dockerfile, checked without Docker: the compose file is valid against the Compose
@@ -12,7 +15,19 @@ import YAML from 'yaml';
 const root = path.join(__dirname, '..');
 const README = path.join(root, 'README.md');
 type Compose = {
-  services: Record<string, { image?: string; build?: unknown; healthcheck?: unknown; depends_on?: Record<string, { condition: string }> | string[] }>;
+  services: Record<
+    string,
+    {
+      image?: string;
+      build?: unknown;
+      healthcheck?: unknown;
+      depends_on?: Record<string, { condition: string }> | string[];
+      environment?: Record<string, string>;
+      volumes?: string[];
+      ports?: string[];
+    }
+  >;
+  configs: Record<string, { content: string }>;
   [key: string]: unknown;
 };
 const compose = YAML.parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as Compose;
@@ -178,6 +193,78 @@ describe('docker-compose.yml', () => {
     expect(used.size).toBeGreaterThan(10); // the scan itself works
     const missing = [...used].filter((name) => !documented.has(name));
     expect(missing).toEqual([]);
+  });
+});
+
+describe('docker-compose.yml monitoring', () => {
+  const withDefaultsApplied = mapStrings(compose, withDefaults) as Compose;
+  const { prometheus, grafana, worker } = withDefaultsApplied.services;
+  const prometheusConfig = YAML.parse(withDefaultsApplied.configs['prometheus-config'].content) as {
+    global: { scrape_interval: string };
+    scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+  };
+  /** The container side of a `host:container` port mapping, or of a `host:container[:ro]` volume. */
+  const containerSide = (mapping: string) => mapping.split(':')[1];
+  /** The repository directory a service mounts at a path inside its container. */
+  const mountedAt = (service: { volumes?: string[] }, target: string) => {
+    const volume = service.volumes?.find((v) => containerSide(v) === target);
+    expect({ target, mounted: volume !== undefined }).toEqual({ target, mounted: true });
+    return path.join(root, volume!.split(':')[0]);
+  };
+
+  test('runs the Prometheus release the dashboard queries are tested on', () => {
+    expect(prometheus.image).toBe(`prom/prometheus:v${PROMETHEUS_VERSION}`);
+    expect(grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+  });
+
+  test("Prometheus, started on the stack's configuration, scrapes the worker's metrics port", async () => {
+    expect(prometheusConfig.scrape_configs.flatMap((c) => c.static_configs.flatMap((t) => t.targets))).toEqual([`worker:${worker.environment!.METRICS_PORT}`]);
+    const dir = mkdtempSync(path.join(tmpdir(), 'orders-etl-compose-prometheus-'));
+    const server = await startPrometheus({ dataDir: dir, config: withDefaultsApplied.configs['prometheus-config'].content });
+    try {
+      // Targets show once the first service discovery round has run (within seconds of the start).
+      type Targets = { data: { activeTargets: Array<{ labels: Record<string, string>; scrapeUrl: string }> } };
+      let targets: Targets['data']['activeTargets'] = [];
+      for (const deadline = Date.now() + 30_000; targets.length === 0 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+        targets = ((await (await fetch(`${server.url}/api/v1/targets`)).json()) as Targets).data.activeTargets;
+      }
+      expect(targets.map((t) => [t.labels.job, t.scrapeUrl])).toEqual([['orders-etl', 'http://worker:9464/metrics']]);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('Grafana shows the repository\'s dashboards over the Prometheus service, to anyone as a viewer', () => {
+    const provisioning = mountedAt(grafana, '/etc/grafana/provisioning');
+    const dashboardsTarget = '/etc/grafana/dashboards';
+    const dashboardsDir = mountedAt(grafana, dashboardsTarget);
+
+    const [datasource, ...more] = YAML.parse(readFileSync(path.join(provisioning, 'datasources', 'prometheus.yml'), 'utf8')).datasources;
+    expect(more).toEqual([]);
+    const prometheusPort = containerSide(prometheus.ports![0]);
+    expect(datasource).toMatchObject({ type: 'prometheus', url: `http://prometheus:${prometheusPort}`, jsonData: { timeInterval: prometheusConfig.global.scrape_interval } });
+
+    const [provider] = YAML.parse(readFileSync(path.join(provisioning, 'dashboards', 'orders-etl.yml'), 'utf8')).providers;
+    expect(provider).toMatchObject({ type: 'file', options: { path: dashboardsTarget } });
+
+    const files = readdirSync(dashboardsDir).filter((f) => f.endsWith('.json'));
+    expect(files).toEqual(['orders-etl.json']);
+    const dashboard = JSON.parse(readFileSync(path.join(dashboardsDir, files[0]), 'utf8'));
+    // Every datasource reference of the dashboard (panels, their queries, the variable) is the provisioned one.
+    const uids: unknown[] = [];
+    const collect = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(collect);
+      if (!node || typeof node !== 'object') return;
+      for (const [key, value] of Object.entries(node)) key === 'datasource' ? uids.push((value as { uid?: unknown }).uid) : collect(value);
+    };
+    collect(dashboard);
+    expect(new Set(uids)).toEqual(new Set([datasource.uid]));
+    expect(uids.length).toBeGreaterThan(dashboard.panels.length);
+
+    const env = grafana.environment!;
+    expect(env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH).toBe(`${dashboardsTarget}/orders-etl.json`);
+    expect({ enabled: env.GF_AUTH_ANONYMOUS_ENABLED, role: env.GF_AUTH_ANONYMOUS_ORG_ROLE }).toEqual({ enabled: 'true', role: 'Viewer' });
   });
 });
 

@@ -64,6 +64,7 @@ const PARQUET: Record<ColumnType, { type: string; converted_type: string | null;
   int: { type: 'INT32', converted_type: 'INT_32', scale: null, precision: null, logical_type: null },
   bigint: { type: 'INT64', converted_type: 'INT_64', scale: null, precision: null, logical_type: null },
   money: { type: 'INT64', converted_type: 'DECIMAL', scale: 2, precision: 18, logical_type: 'DecimalType(scale=2, precision=18)' },
+  double: { type: 'DOUBLE', converted_type: null, scale: null, precision: null, logical_type: null },
   timestamp: {
     type: 'INT64',
     converted_type: 'TIMESTAMP_MICROS',

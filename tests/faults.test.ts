@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ActivityFailure, ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { startOrdersApi, type OrdersApiOptions, type OrdersApiServer } from '../dev/orders-api-server';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import type { PipelineInput, PipelineResult } from '../workflows/types';
-import { startSmtpSink, type SmtpSink } from './support/ops-smtp';
-import { ROOT, startTestWorker, testClient, type RunningWorker } from './support/temporal';
+import { ALERT_TO, useAlertingWorker } from './support/alerting-worker';
+import { ROOT } from './support/temporal';
 
 /**
  * Fault injection through the bundled Orders API against a real worker and dev server: transient answers
@@ -22,30 +22,15 @@ const PAGE_SIZE = 50;
 const PAGES = 5;
 
 const UI = 'http://ui.example';
-const ALERT_TO = 'oncall@example.com';
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
-let smtp: SmtpSink;
+const suite = useAlertingWorker({ TEMPORAL_UI_URL: UI });
 let clean: { result: PipelineResult; tables: Tables };
 
 type Tables = Record<string, Record<string, unknown>[]>;
 
 beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  smtp = await startSmtpSink();
-  const env: NodeJS.ProcessEnv = { ...process.env, ALERT_SMTP_URL: smtp.url, ALERT_EMAIL_TO: ALERT_TO, TEMPORAL_UI_URL: UI };
-  delete env.ALERT_WEBHOOK_URL;
-  worker = await startTestWorker(env);
   const run = await runAgainst({});
   clean = { result: run.result, tables: await dump(run.warehouse) };
-});
-
-afterAll(async () => {
-  await worker?.stop();
-  await smtp?.close();
-  await closeClient?.();
 });
 
 function pipeline(source: string, overrides: Partial<PipelineInput> = {}): PipelineInput {
@@ -71,7 +56,7 @@ async function runAgainst(
   try {
     const input = pipeline(api.url, overrides);
     const workflowId = `faults-${randomUUID()}`;
-    const result: PipelineResult = await client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [input] });
+    const result: PipelineResult = await suite.client.workflow.execute('ordersEtl', { taskQueue: suite.worker.taskQueue, workflowId, args: [input] });
     return { result, warehouse: input.warehouse.slice('duckdb:'.length), workflowId, api };
   } finally {
     await api.close();
@@ -92,7 +77,7 @@ async function dump(file: string): Promise<Tables> {
 
 /** Each call of the activity as the history records it: its ActivityTaskStarted carries the last attempt. */
 async function callsOf(workflowId: string, activity: string): Promise<{ attempt: number; failed: boolean }[]> {
-  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const events = (await suite.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity);
   expect(scheduled.length).toBeGreaterThan(0);
   return scheduled.map((call) => {
@@ -150,7 +135,7 @@ test('a 401 fails the run fast, without retries, and a real SMTP server receives
     const input = pipeline(api.url);
     const workflowId = `faults-401-${randomUUID()}`;
     const began = Date.now();
-    const handle = await client.workflow.start('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [input] });
+    const handle = await suite.client.workflow.start('ordersEtl', { taskQueue: suite.worker.taskQueue, workflowId, args: [input] });
     const error = await handle.result().then(
       () => undefined,
       (err: unknown) => err,
@@ -170,8 +155,8 @@ test('a 401 fails the run fast, without retries, and a real SMTP server receives
     expect(await callsOf(workflowId, 'extract')).toEqual([{ attempt: 1, failed: true }]);
     expect([...api.stats]).toEqual([[401, 1]]);
 
-    const [mail] = await smtp.waitFor(1, 15_000);
-    expect(smtp.messages).toHaveLength(1);
+    const [mail] = await suite.smtp.waitFor(1, 15_000);
+    expect(suite.smtp.messages).toHaveLength(1);
     expect(mail.to).toEqual([ALERT_TO]);
     expect(mail.subject).toBe(`orders-etl run failed: ${input.pipelineId}`);
     expect(mail.text).toContain(`Workflow ID: ${workflowId}`);
@@ -201,9 +186,9 @@ test('a source down for good fails the run once its attempts without progress ar
   try {
     const input = pipeline(api.url, { sourceRetry: { initialIntervalMs: 100, maximumIntervalMs: 400, attemptsWithoutProgress: 6 } });
     const workflowId = `faults-down-${randomUUID()}`;
-    const alertsBefore = smtp.messages.length;
+    const alertsBefore = suite.smtp.messages.length;
     const began = Date.now();
-    const error = await client.workflow.execute('ordersEtl', { taskQueue: worker.taskQueue, workflowId, args: [input] }).then(
+    const error = await suite.client.workflow.execute('ordersEtl', { taskQueue: suite.worker.taskQueue, workflowId, args: [input] }).then(
       () => undefined,
       (err: unknown) => err,
     );
@@ -215,8 +200,8 @@ test('a source down for good fails the run once its attempts without progress ar
     expect(await callsOf(workflowId, 'extract')).toEqual([{ attempt: 6, failed: true }]);
     expect([...api.stats]).toEqual([[503, 6]]);
 
-    const mails = await smtp.waitFor(alertsBefore + 1, 15_000);
-    expect(smtp.messages).toHaveLength(alertsBefore + 1);
+    const mails = await suite.smtp.waitFor(alertsBefore + 1, 15_000);
+    expect(suite.smtp.messages).toHaveLength(alertsBefore + 1);
     expect(mails[alertsBefore].text).toContain(`Workflow ID: ${workflowId}`);
     expect(mails[alertsBefore].text).toContain('HTTP 503');
   } finally {

@@ -9,7 +9,9 @@ import {
   type BatchExecuteStatementInput,
 } from '@aws-sdk/client-redshift-data';
 import { mockClient } from 'aws-sdk-client-mock';
-import { InvalidInputError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../core/errors';
+import { InvalidInputError, QualityGateError, ReconciliationError, WarehouseLoadError, WarehouseThrottledError } from '../core/errors';
+import { DEFAULT_QUALITY_GATES } from '../core/quality';
+import { insertQualityChecks, qualityChecksQuery } from '../activities/warehouse/quality-sql';
 import { stagedManifestKey } from '../core/lake-layout';
 import type { Lake } from '../activities/lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, createStagingTableSql } from '../core/schema';
@@ -193,8 +195,10 @@ describe('SQL of one load', () => {
 
   test('schemaStatements are the Redshift DDL, one table per statement', () => {
     const ddl = schemaStatements();
-    expect(ddl).toHaveLength(9);
-    expect(ddl[8]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
+    expect(ddl).toHaveLength(10);
+    expect(ddl[9]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
+    expect(ddl).toHaveLength(Object.keys(TABLES).length + 1);
+    expect(ddl.at(-1)).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
     expect(ddl[0]).toMatch(/^CREATE TABLE IF NOT EXISTS fact_sales \(/);
     expect(ddl[0]).toMatch(/DISTSTYLE KEY\nDISTKEY \(order_id\)\nSORTKEY \(order_date, order_id\)$/);
     for (const statement of ddl) expect(statement).not.toMatch(/;/);
@@ -302,6 +306,49 @@ describe('load', () => {
     const failure = await w.load(request('L1'), () => {}).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ReconciliationError);
     expect((failure as Error).message).toMatch(/does not reconcile.*staged orders = 3, staged lines = 4/);
+  });
+
+  test('with quality gates: the checks and their INSERT follow the reconciliation guard, and the batch still fits', () => {
+    const r = { ...request('L1'), quality: DEFAULT_QUALITY_GATES };
+    const statements = warehouse().loadStatements(r);
+    expect(statements.length).toBeLessThanOrEqual(MAX_BATCH_STATEMENTS);
+    expect(statements.slice(-4, -1)).toEqual([
+      warehouse().loadStatements(request('L1')).at(-2),
+      qualityChecksQuery(r.bookkeeping, DEFAULT_QUALITY_GATES),
+      insertQualityChecks(r.bookkeeping, DEFAULT_QUALITY_GATES),
+    ]);
+  });
+
+  test('with quality gates: a finished load returns the checks read from their sub-statement', async () => {
+    const r = { ...request(), quality: DEFAULT_QUALITY_GATES };
+    const n = warehouse().loadStatements(r).length;
+    finishWith('batch-q', n, [3, 1, 4, 0, 1]);
+    const row = (check: string, observed: number, threshold: number, outcome: string) =>
+      [{ stringValue: 'L' }, { stringValue: check }, { doubleValue: observed }, { doubleValue: threshold }, { stringValue: outcome }];
+    mock.on(GetStatementResultCommand, { Id: `batch-q:${n - 2}` }).resolves({ Records: [row('null_price_rate', 0.25, 0.2, 'warn'), row('rejection_rate', 0, 0.05, 'pass')] });
+    await expect(warehouse().load(r, () => {})).resolves.toEqual({
+      ordersLoaded: 3,
+      ordersKept: 1,
+      linesLoaded: 4,
+      duplicates: 0,
+      rejectedItems: 1,
+      quality: [
+        { check: 'rejection_rate', observed: 0, threshold: 0.05, outcome: 'pass' },
+        { check: 'null_price_rate', observed: 0.25, threshold: 0.2, outcome: 'warn' },
+      ],
+    });
+  });
+
+  test('a failed quality INSERT whose checks cannot be read back is still a QualityGateError, saying so', async () => {
+    const r = { ...request('L1'), quality: DEFAULT_QUALITY_GATES };
+    const n = warehouse().loadStatements(r).length;
+    const error = "ERROR: Invalid digit, Value 'q', Pos 0, Type: Integer";
+    mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-g' });
+    mock.on(DescribeStatementCommand).resolves({ Id: 'batch-g', Status: 'FAILED', Error: error, SubStatements: [{ Id: `batch-g:${n - 1}`, Status: 'FAILED', Error: error }] });
+    mock.on(GetStatementResultCommand).rejects(Object.assign(new Error('Query does not have result'), { name: 'ResourceNotFoundException' }));
+    const failure = await warehouse().load(r, () => {}).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(QualityGateError);
+    expect((failure as Error).message).toBe('load L1 failed its quality gate (its checks could not be read back: Query does not have result); nothing was committed');
   });
 
   test('ABORTED throws WarehouseLoadError', async () => {

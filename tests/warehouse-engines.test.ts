@@ -8,14 +8,15 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { ReconciliationError, WarehouseLoadError } from '../core/errors';
+import { QualityGateError, ReconciliationError, WarehouseLoadError } from '../core/errors';
 import { stagedManifestKey } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import type { Lake } from '../activities/lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, TABLES, columnNames, planMigration, schemaSql, type TableName } from '../core/schema';
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { RedshiftWarehouse, schemaStatements } from '../activities/warehouse/redshift-warehouse';
-import type { LoadOutcome, Row, Warehouse } from '../activities/warehouse/warehouse';
+import type { LoadOutcome, LoadResult, Row, Warehouse } from '../activities/warehouse/warehouse';
+import { DEFAULT_QUALITY_GATES, withOverrides, type QualityGates } from '../core/quality';
 import { RedshiftOnPostgres, S3_ROOT, s3View, toPostgres } from './support/redshift-on-postgres';
 import { loadBookkeeping } from '../core/load-counts';
 import { dumpSql, prepareLoad, reference, tempDir, type Reference } from './support/rules-pipeline';
@@ -95,10 +96,10 @@ async function stage(loadId: string, records: unknown[], ref: Reference = refere
   return { loadId, prepared };
 }
 
-function loadInto(engine: Engine, { loadId, prepared }: Staged): Promise<LoadOutcome> {
+function loadInto(engine: Engine, { loadId, prepared }: Staged, quality?: QualityGates): Promise<LoadResult> {
   const run = { loadId, pipelineId: 'engines', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z' };
   return engine.warehouse.load(
-    { lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]), fields: prepared.transform.fields },
+    { lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]), fields: prepared.transform.fields, quality },
     () => undefined,
   );
 }
@@ -112,6 +113,7 @@ const KEYS: Record<TableName, string> = {
   etl_loads: 'load_id',
   schema_fields: 'load_id, path',
   schema_changes: 'load_id, path',
+  quality_checks: 'load_id, "check"',
 };
 
 /** Every table as text, in key order; etl_loads without finished_at, schema_changes without detected_at (each engine's own clock). */
@@ -217,6 +219,56 @@ describe('the same staged loads on DuckDB and on PostgreSQL running the Redshift
     expect(failure).toBeInstanceOf(ReconciliationError);
     expect((failure as Error).message).toContain("staged lines differ from the transform's 3");
     expect(await dump(engine.warehouse)).toEqual(before);
+  });
+});
+
+describe('quality gates: the same checks in the same transaction on both engines', () => {
+  const gates = withOverrides(DEFAULT_QUALITY_GATES, { rejection_rate: { warn: 0.05, fail: 0.3 }, volume_low: { warn: 0.8, fail: 0.4 }, volume_high: { warn: 1.5, fail: 3 } }, 3);
+  const orders = (prefix: string, n: number, more: Record<string, unknown> = {}) =>
+    Array.from({ length: n }, (_, i) => order(`${prefix}-${i}`, `2025-10-0${1 + (i % 9)}T10:00:00Z`, [{ sku: i % 2 ? 'A' : 'B', qty: 1, ...(i % 4 ? { price: 1 } : {}) }], more));
+  const users = 'user_id,email,country,created_at\nu1,one@example.com,PE,2024-01-01\n';
+
+  test('identical results and quality_checks rows; a failed gate rolls back on both, its results read back from the batch', async () => {
+    const all = await engines();
+    const history = [await stage('Q1', orders('a', 4), reference(users)), await stage('Q2', orders('b', 8)), await stage('Q3', orders('c', 6, { user_id: 'u2' }), reference(users))];
+    const results: Record<EngineName, unknown[]> = { duckdb: [], postgres: [] };
+    for (const staged of history) for (const name of ENGINES) results[name].push((await loadInto(all[name], staged, gates)).quality);
+    // Q3: a third of its lines without a price, every user inferred (u2 is not in the users file); volume not yet
+    // measured (two earlier loads, a window of 3); no products file, so no inferred_product_rate.
+    expect(results.duckdb.at(-1)).toEqual([
+      { check: 'rejection_rate', observed: 0, threshold: 0.05, outcome: 'pass' },
+      { check: 'null_price_rate', observed: 2 / 6, threshold: 0.2, outcome: 'warn' },
+      { check: 'inferred_user_rate', observed: 1, threshold: 0.1, outcome: 'warn' },
+    ]);
+    expect(results.postgres).toEqual(results.duckdb);
+
+    // A third of Q4's records rejected, and its 3 records against the median of 4, 8 and 6.
+    const bad = await stage('Q4', [...orders('d', 2), order('d-x', '2025-10-09T10:00:00Z', [], { user_id: '' })]);
+    const before = { duckdb: await dump(all.duckdb.warehouse), postgres: await dump(all.postgres.warehouse) };
+    expect(before.postgres).toEqual(before.duckdb);
+    for (const name of ENGINES) {
+      const failure = await loadInto(all[name], bad, gates).catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(QualityGateError);
+      expect((failure as Error).message).toBe('load Q4 failed its quality gate: rejection_rate 0.3333 (fail: above 0.3); nothing was committed');
+      expect((failure as QualityGateError).results).toEqual([
+        { check: 'rejection_rate', observed: 1 / 3, threshold: 0.3, outcome: 'fail' },
+        { check: 'volume_low', observed: 0.5, threshold: 0.8, outcome: 'warn' },
+        { check: 'volume_high', observed: 0.5, threshold: 1.5, outcome: 'pass' },
+        { check: 'null_price_rate', observed: 0.5, threshold: 0.2, outcome: 'warn' },
+      ]);
+      expect(await dump(all[name].warehouse)).toEqual(before[name]);
+    }
+    expect(before.duckdb.quality_checks.map((r) => [r.load_id, r.check, r.outcome])).toEqual([
+      ['Q1', 'inferred_user_rate', 'pass'],
+      ['Q1', 'null_price_rate', 'warn'],
+      ['Q1', 'rejection_rate', 'pass'],
+      ['Q2', 'null_price_rate', 'warn'],
+      ['Q2', 'rejection_rate', 'pass'],
+      ['Q3', 'inferred_user_rate', 'warn'],
+      ['Q3', 'null_price_rate', 'warn'],
+      ['Q3', 'rejection_rate', 'pass'],
+    ]);
+    expect(await redshiftParseProblems([...new Set(postgres.submitted)])).toEqual([]);
   });
 });
 

@@ -57,12 +57,20 @@ test('the worker process counts a failed run once and a successful one in orders
     const result: PipelineResult = await client.workflow.execute('ordersEtl', { taskQueue, workflowId: input.pipelineId, args: [input] });
     expect(result.ordersLoaded).not.toBe(result.linesLoaded); // so the two series below cannot be confused
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(text).toContain(`orders_etl_records_extracted_total ${result.extracted}`);
-    expect(text).toContain(`orders_etl_orders_loaded_total ${result.ordersLoaded}`);
-    expect(text).toContain(`orders_etl_lines_loaded_total ${result.linesLoaded}`);
+    const ok = `pipeline="${input.pipelineId}"`;
+    expect(text).toContain(`orders_etl_records_extracted_total{${ok}} ${result.extracted}\n`);
+    expect(text).toContain(`orders_etl_orders_loaded_total{${ok}} ${result.ordersLoaded}\n`);
+    expect(text).toContain(`orders_etl_lines_loaded_total{${ok}} ${result.linesLoaded}\n`);
+    expect(text).toContain(`orders_etl_records_rejected_total{${ok}} ${result.rejected}\n`);
     expect(text).not.toContain('orders_etl_records_loaded_total');
-    expect(text).toContain(`orders_etl_runs_total{status="loaded"} 1`);
-    expect(text).toContain(`orders_etl_runs_total{status="failed"} 1`);
+    expect(text).toContain(`orders_etl_runs_total{${ok},status="loaded"} 1\n`);
+    expect(text).toContain(`orders_etl_runs_total{${ok},status="failed"} 0\n`);
+    expect(text).toContain(`orders_etl_runs_total{pipeline="${failing.pipelineId}",status="failed"} 1\n`);
+    expect(text).toContain(`orders_etl_runs_total{pipeline="${failing.pipelineId}",status="loaded"} 0\n`);
+    // The failed run's plan completed (its extract failed); the good run went through every stage once.
+    expect(text).toContain(`orders_etl_stage_duration_seconds_count{pipeline="${failing.pipelineId}",stage="plan"} 1\n`);
+    expect(text).toContain(`orders_etl_stage_duration_seconds_count{pipeline="${failing.pipelineId}",stage="extract"} 0\n`);
+    for (const stage of ['plan', 'extract', 'transform', 'stage', 'load']) expect(text).toContain(`orders_etl_stage_duration_seconds_count{${ok},stage="${stage}"} 1\n`);
     // The Temporal Runtime's own exporter, merged in: activity execution latency of this worker's task queue.
     expect(text).toMatch(new RegExp(`temporal_activity_execution_latency\\w*\\{[^}]*task_queue="${taskQueue}"`));
   } finally {

@@ -1,6 +1,7 @@
 import {
   ActivityCancellationType,
   ApplicationFailure,
+  CancellationScope,
   defineQuery,
   isCancellation,
   log,
@@ -14,12 +15,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ExtractInput, ExtractResult } from '../activities/extract/extract';
+import type { ExtractResult } from '../activities/extract/extract';
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
 import { mergeObservedFields } from '../core/schema-drift';
-import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { causeMessage, NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
+import { DEFAULT_QUALITY_GATES, worstOutcome } from '../core/quality';
 import { latestInstant } from '../core/time';
 import {
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
@@ -31,6 +33,8 @@ import {
   type WarehouseLoad,
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
+import { lineageEmitter } from './lineage';
+import { alertQualityWarnings, qualityFailureOf, watchFreshness } from './watching';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -79,7 +83,7 @@ const DEFAULT_SOURCE_RETRY: Required<SourceRetryPolicy> = { initialIntervalMs: 1
  * Retry-After), starts with a fresh attempt budget. So a flaky source finishes, and one down for good fails after
  * the budget's backoff. When nothing fails, one call does the whole extract (the history stays small).
  */
-async function extractAll(request: ExtractInput & { lake: string }, policy: SourceRetryPolicy | undefined): Promise<ExtractResult> {
+async function extractAll(request: Parameters<Activities['extract']>[0], policy: SourceRetryPolicy | undefined): Promise<ExtractResult> {
   const { initialIntervalMs, maximumIntervalMs, attemptsWithoutProgress } = { ...DEFAULT_SOURCE_RETRY, ...policy };
   const { extract } = proxyActivities<Activities>({
     ...longActivity,
@@ -140,6 +144,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
   const progress: PipelineProgress = { stage: 'starting', loadId, since: input.since ?? null };
   setHandler(progressQuery, () => progress);
   upsertSearchAttributes({ PipelineId: [input.pipelineId], LoadId: [loadId], PipelineStage: ['starting'] });
+  const lineage = lineageEmitter(input);
+  await lineage({ eventType: 'START', eventTime: startedAt });
   const enter = (stageName: PipelineProgress['stage']) => {
     progress.stage = stageName;
     upsertSearchAttributes({ PipelineStage: [stageName] });
@@ -147,14 +153,16 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
 
   try {
     // An explicit --since is a backfill or a replay: it never moves the pipeline's watermark backwards.
-    const prior = lastResult ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null } : await pipelineState(input.pipelineId);
+    const prior = lastResult
+      ? { watermark: lastResult.watermark, sourceMark: lastResult.sourceMark ?? null, staleAlerted: lastResult.freshness?.alerted ?? false }
+      : await pipelineState(input.pipelineId);
     const priorWatermark = prior.watermark;
     const since = input.since ?? (priorWatermark === null ? null : minusSeconds(priorWatermark, input.lookbackSeconds ?? 0));
     progress.since = since;
     log.info('extracting', { loadId, since, until: input.until ?? null });
 
     enter('plan');
-    const plan = await planPartitions({ source: input.source, since: since ?? undefined, until: input.until, partitions: input.partitions, sourceMark: prior.sourceMark });
+    const plan = await planPartitions({ pipelineId: input.pipelineId, source: input.source, since: since ?? undefined, until: input.until, partitions: input.partitions, sourceMark: prior.sourceMark });
     const parallelism = input.parallelism ?? DEFAULT_PARALLELISM;
     log.info('partitions planned', { loadId, chosen: plan.chosen, parallelism });
     const partitionsProgress = { total: plan.partitions.length, done: 0, running: 0, chosen: plan.chosen, parallelism };
@@ -169,6 +177,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       try {
         const extracted = await extractAll(
           {
+            pipelineId: input.pipelineId,
             loadId,
             lake: input.lake,
             source: input.source,
@@ -185,6 +194,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         pagesOf[partition.index] = extracted.pages;
         progress.pages = pagesOf.reduce((a, b) => a + b, 0);
         const transformed = await transform({
+          pipelineId: input.pipelineId,
           loadId,
           lake: input.lake,
           partition: partition.index,
@@ -213,7 +223,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     const sourceMark = partitions.at(-1)?.extracted.sourceMark ?? null;
 
     enter('stage');
-    const staged = await stage({ loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
+    const staged = await stage({ pipelineId: input.pipelineId, loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
 
     // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
     const waiting = (heldBy: WarehouseLoad) => {
@@ -224,11 +234,13 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       enter('load');
       delete progress.heldBy;
       return load({
+        pipelineId: input.pipelineId,
         lake: input.lake,
         warehouse: input.warehouse,
         manifests: staged.manifests,
         bookkeeping,
         fields: mergeObservedFields(partitions.map((p) => p.transformed.fields)),
+        quality: input.quality ?? DEFAULT_QUALITY_GATES,
       });
     });
 
@@ -251,6 +263,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       schemaChanges: outcome.schemaChanges,
       startedAt,
       finishedAt: new Date().toISOString(),
+      quality: outcome.quality ?? [],
     };
     if (result.schemaChanges.total > 0) await alertOfSchemaDrift(result);
     enter('done');
@@ -258,22 +271,38 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       RecordsExtracted: [result.extracted],
       RecordsLoaded: [result.ordersLoaded],
       RecordsRejected: [result.rejected + result.rejectedItems],
+      QualityOutcome: [worstOutcome(result.quality)],
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
+    await alertQualityWarnings(result);
+    const freshness = await watchFreshness(input, result, prior.staleAlerted);
+    if (freshness) result.freshness = freshness;
     upsertMemo({ summary: result });
+    await lineage({ eventType: 'COMPLETE', eventTime: result.finishedAt, result });
     return result;
   } catch (err) {
-    if (isCancellation(err)) throw err; // cancelled by someone: not a failure to alert about
-    const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    if (isCancellation(err)) {
+      // Cancelled by someone: not a failure to alert about, but its lineage run ends (outside the cancelled scope).
+      await CancellationScope.nonCancellable(() => lineage({ eventType: 'ABORT', eventTime: new Date().toISOString() }));
+      throw err;
+    }
+    const message = causeMessage(err);
     progress.stage = 'failed';
     progress.error = message;
     upsertSearchAttributes({ PipelineStage: ['failed'] });
+    // A failed quality gate committed nothing, yet the run shows what its checks measured.
+    const quality = qualityFailureOf(err);
+    if (quality) {
+      upsertSearchAttributes({ QualityOutcome: ['fail'] });
+      upsertMemo({ quality });
+    }
     const info = workflowInfo();
     try {
       await alert({ workflowId: info.workflowId, runId: info.runId, pipelineId: input.pipelineId, error: message, failedAt: new Date().toISOString() });
     } catch (alertError) {
       log.error('the failure alert could not be sent', { error: String(alertError) });
     }
+    await lineage({ eventType: 'FAIL', eventTime: new Date().toISOString(), error: message });
     // Temporal failures (an activity's, with its attempts and cause) fail the run as they are.
     if (err instanceof TemporalFailure) throw err;
     throw ApplicationFailure.nonRetryable(message, 'PipelineFailed');

@@ -10,4 +10,6 @@ export const SEARCH_ATTRIBUTES = {
   RecordsLoaded: 'Int',
   RecordsRejected: 'Int',
   PipelineStage: 'Keyword',
+  /** The run's worst quality check: pass, warn or fail. */
+  QualityOutcome: 'Keyword',
 } as const;

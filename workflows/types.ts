@@ -2,8 +2,10 @@
 
 import type { SourceMark } from '../activities/extract/source-mark';
 import type { SchemaChanges } from '../core/schema-drift';
+import type { FreshnessState } from '../core/freshness';
+import type { QualityGates, QualityResult } from '../core/quality';
 
-export type { SourceMark };
+export type { FreshnessState, QualityGates, QualityResult, SourceMark };
 
 /**
  * How the extract retries a failing source request. The budget is for attempts in a row without progress: a
@@ -54,6 +56,13 @@ export interface PipelineInput {
    * future_created_at, so it never moves the watermark). Default DEFAULT_FUTURE_TOLERANCE_SECONDS.
    */
   futureToleranceSeconds?: number;
+  /** The quality gates every load is held to (core/quality.ts); default DEFAULT_QUALITY_GATES. */
+  quality?: QualityGates;
+  /**
+   * A schedule's freshness limit: a run that leaves the watermark further behind than this alerts, once per breach
+   * (core/freshness.ts). Unset: no freshness check.
+   */
+  freshnessLimitSeconds?: number;
 }
 
 /** A worker's activity slots: the heaviest activities hold a chunk in memory; a few at a time keep a 2-core worker responsive. */
@@ -86,6 +95,10 @@ export interface PipelineResult {
   schemaChanges: SchemaChanges;
   startedAt: string;
   finishedAt: string;
+  /** The load's quality checks, in the checks' order. */
+  quality: QualityResult[];
+  /** With a freshness limit: how far behind the watermark is, and whether this breach was alerted. */
+  freshness?: FreshnessState;
 }
 
 /** A run's load, as the warehouse's lock queues it and as a waiting run's progress shows the holder. */
@@ -100,6 +113,8 @@ export interface WarehouseLoad {
 export interface PipelineState {
   watermark: string | null;
   sourceMark: SourceMark | null;
+  /** Whether the current freshness breach was already alerted (the newest run's `freshness.alerted`). */
+  staleAlerted: boolean;
 }
 
 /** Live progress, answered by the workflow's `progress` query. */

@@ -1,40 +1,53 @@
 import nodemailer from 'nodemailer';
 import type pino from 'pino';
+import { fetchFailureReason } from '../../core/errors';
 import { logger as defaultLogger } from '../../core/logger';
 import { redactUrls } from '../../core/redact';
 
-export interface AlertInput {
+interface AlertRun {
   workflowId: string;
   runId: string;
   pipelineId: string;
-  /** What happened: a failure's error; for schema drift, the changes. */
-  error: string;
-  /** When: the failure; for schema drift, when the load found the changes. */
-  failedAt: string;
   /** Link to the run in the Temporal Web UI. */
   uiUrl?: string;
-  /** Default `failure`. */
-  kind?: AlertKind;
 }
 
-/** A failed run, or the schema drift of a load that went through (activities/alert/schema-drift-alert.ts). */
-export type AlertKind = 'failure' | 'schema_drift';
+/** A run failed (the default kind). */
+export interface FailureAlert extends AlertRun {
+  kind?: 'failure';
+  error: string;
+  failedAt: string;
+}
 
-/** How each kind reads: the subject (before the pipeline), the email's first line, and the labels of `error` and `failedAt`. */
-const WORDING: Record<AlertKind, { subject: string; intro: string; error: string; at: string }> = {
-  failure: { subject: 'orders-etl run failed', intro: 'An orders-etl run failed.', error: 'Error', at: 'Failed at' },
-  schema_drift: {
-    subject: 'orders-etl schema drift',
-    intro: 'An orders-etl load saw fields appear, vanish or change type. The load went through; the raw zone keeps every record as received.',
-    error: 'Changes',
-    at: 'Detected at',
-  },
-};
+/** A run completed but the data wants a look: quality checks that warned, a stale pipeline. */
+export interface WarningAlert extends AlertRun {
+  kind: 'warning';
+  /** What it is about, e.g. `quality checks warned`: the subject says it. */
+  title: string;
+  /** The facts, one per line. */
+  details: string;
+  at: string;
+}
+
+export type AlertInput = FailureAlert | WarningAlert;
+
+/** How each kind reads: its subject, first sentence, and the label and value of its time and of its text (redacted: it may quote a URL with credentials). */
+function wording(input: AlertInput): { subject: string; intro: string; when: [string, string]; body: [string, string] } {
+  if (input.kind === 'warning') {
+    return {
+      subject: `orders-etl warning: ${input.title}: ${input.pipelineId}`,
+      intro: `An orders-etl run completed with a warning: ${input.title}.`,
+      when: ['At', input.at],
+      body: ['Warning', redactUrls(input.details)],
+    };
+  }
+  return { subject: `orders-etl run failed: ${input.pipelineId}`, intro: 'An orders-etl run failed.', when: ['Failed at', input.failedAt], body: ['Error', redactUrls(input.error)] };
+}
 
 const TIMEOUT_MS = 10_000;
 
 /**
- * Notifies about a failed run by email (ALERT_SMTP_URL + ALERT_EMAIL_TO) and/or a Slack-compatible webhook
+ * Notifies about a failed run (or a warning, `kind`) by email (ALERT_SMTP_URL + ALERT_EMAIL_TO) and/or a Slack-compatible webhook
  * (ALERT_WEBHOOK_URL). Both channels are attempted before any failure is thrown, so one broken channel does not
  * silence the other; the throw lets Temporal retry the alert activity (delivery is at least once).
  */
@@ -47,7 +60,8 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
   const context = { workflowId: input.workflowId, runId: input.runId, pipelineId: input.pipelineId };
 
   if (!email && !webhook) {
-    log.warn({ ...context, error: input.error }, `${WORDING[input.kind ?? 'failure'].subject} but no alert channel is configured (set ALERT_SMTP_URL + ALERT_EMAIL_TO or ALERT_WEBHOOK_URL)`);
+    const { subject, body } = wording(input);
+    log.warn({ ...context, alert: subject, text: body[1] }, 'no alert channel is configured (set ALERT_SMTP_URL + ALERT_EMAIL_TO or ALERT_WEBHOOK_URL)');
     return { email: false, webhook: false };
   }
   if (smtpUrl && !emailTo) log.warn('ALERT_SMTP_URL is set without ALERT_EMAIL_TO; no email alert');
@@ -71,15 +85,14 @@ export async function sendAlert(input: AlertInput, env: NodeJS.ProcessEnv, log: 
   return { email, webhook };
 }
 
-/** What an alert says, its error redacted: it may quote a URL with credentials. */
-function facts(input: AlertInput): [string, string][] {
-  const wording = WORDING[input.kind ?? 'failure'];
+/** What an alert says; `body` replaces its text (clipped for Slack). */
+function facts(input: AlertInput, body = wording(input).body): [string, string][] {
   return [
     ['Pipeline', input.pipelineId],
     ['Workflow ID', input.workflowId],
     ['Run ID', input.runId],
-    [wording.at, input.failedAt],
-    [wording.error, redactUrls(input.error)],
+    wording(input).when,
+    body,
     ...(input.uiUrl ? [['Temporal UI', input.uiUrl] as [string, string]] : []),
   ];
 }
@@ -91,8 +104,8 @@ async function sendEmail(input: AlertInput, smtpUrl: string, to: string, from: s
     await transport.sendMail({
       from,
       to,
-      subject: `${WORDING[input.kind ?? 'failure'].subject}: ${input.pipelineId}`,
-      text: `${WORDING[input.kind ?? 'failure'].intro}\n\n${facts(input).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`,
+      subject: wording(input).subject,
+      text: `${wording(input).intro}\n\n${facts(input).map(([k, v]) => `${k}: ${v}`).join('\n')}\n`,
     });
   } catch (err) {
     // nodemailer errors name the server and SMTP reply, never the password; re-wrap anyway to keep the URL out.
@@ -107,15 +120,14 @@ const escapeSlack = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;'
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
 function slackPayload(input: AlertInput): { text: string; blocks: unknown[] } {
-  const error = clip(redactUrls(input.error), 2500); // Slack rejects section texts over 3000 characters
-  const wording = WORDING[input.kind ?? 'failure'];
-  const title = `${wording.subject}: ${input.pipelineId}`;
-  const text = [title, ...facts({ ...input, error }).slice(1).map(([k, v]) => `${k}: ${k === 'Temporal UI' ? v : escapeSlack(v)}`)].join('\n');
+  const { subject: title, when, body } = wording(input);
+  const clipped: [string, string] = [body[0], clip(body[1], 2500)]; // Slack rejects section texts over 3000 characters
+  const text = [title, ...facts(input, clipped).slice(1).map(([k, v]) => `${k}: ${k === 'Temporal UI' ? v : escapeSlack(v)}`)].join('\n');
   const field = (k: string, v: string) => ({ type: 'mrkdwn', text: `*${k}*\n${escapeSlack(v)}` });
   const blocks: unknown[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(title, 150) } },
-    { type: 'section', fields: [field('Workflow ID', input.workflowId), field('Run ID', input.runId), field(wording.at, input.failedAt)] },
-    { type: 'section', text: { type: 'mrkdwn', text: `*${wording.error}*\n\`\`\`${escapeSlack(error)}\`\`\`` } },
+    { type: 'section', fields: [field('Workflow ID', input.workflowId), field('Run ID', input.runId), field(...when)] },
+    { type: 'section', text: { type: 'mrkdwn', text: `*${clipped[0]}*\n\`\`\`${escapeSlack(clipped[1])}\`\`\`` } },
   ];
   if (input.uiUrl) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `<${input.uiUrl}|Open the run in the Temporal UI>` } });
   return { text, blocks };
@@ -132,7 +144,7 @@ async function postWebhook(input: AlertInput, url: string): Promise<void> {
     });
   } catch (err) {
     // Thrown fresh, without `cause`: undici/URL errors can carry the full URL, which must not reach Temporal's history.
-    const reason = err instanceof Error && err.name === 'TimeoutError' ? `timed out after ${TIMEOUT_MS} ms` : err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+    const reason = fetchFailureReason(err, TIMEOUT_MS);
     throw new Error(`webhook ${originOf(url)}: ${reason.split(url).join('<webhook URL>')}`);
   }
   if (!res.ok) {

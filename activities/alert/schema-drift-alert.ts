@@ -21,5 +21,5 @@ export function schemaDriftAlert(drift: SchemaDriftAlert): AlertInput {
     ...changes.map((c) => `  ${schemaChangeLine(c)}`),
     ...(more > 0 ? [`  … and ${more} more: SELECT * FROM schema_changes WHERE load_id = '${loadId}'`] : []),
   ];
-  return { workflowId: drift.workflowId, runId: drift.runId, pipelineId: drift.pipelineId, error: lines.join('\n'), failedAt: drift.detectedAt, kind: 'schema_drift' };
+  return { kind: 'warning', title: 'schema drift', workflowId: drift.workflowId, runId: drift.runId, pipelineId: drift.pipelineId, details: lines.join('\n'), at: drift.detectedAt };
 }

@@ -1,6 +1,5 @@
 import { InvalidInputError, PermanentSourceError, SourceContractError, TransientSourceError } from '../../core/errors';
 import { arrayElementTexts, memberText } from '../../core/json';
-import { redactUrls } from '../../core/redact';
 
 /** One page of the Orders API (contract §2). */
 export interface OrdersPage {

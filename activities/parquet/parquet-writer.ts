@@ -27,6 +27,7 @@ const TRANSFER: Record<ColumnType, { type: DuckDBType; bytes: number; decode: (c
   int: { type: INTEGER, bytes: 4, decode: (c) => c },
   bigint: { type: DOUBLE, bytes: 8, decode: (c) => `CAST(${c} AS BIGINT)` },
   money: { type: BIGINT, bytes: 8, decode: (c) => `CAST(CAST(${c} AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))` },
+  double: { type: DOUBLE, bytes: 8, decode: (c) => c },
   timestamp: { type: DOUBLE, bytes: 8, decode: (c) => `CAST(make_timestamp(CAST(${c} AS BIGINT)) AS TIMESTAMPTZ)` },
   date: { type: INTEGER, bytes: 4, decode: (c) => `CAST(DATE '1970-01-01' + ${c} AS DATE)` },
   boolean: { type: BOOLEAN, bytes: 1, decode: (c) => c },

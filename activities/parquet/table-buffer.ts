@@ -46,6 +46,7 @@ const STORAGE: Record<ColumnType, { create: (n: number) => Data }> = {
   int: { create: (n) => new Int32Array(n) },
   bigint: { create: (n) => new Float64Array(n) },
   money: { create: (n) => new BigInt64Array(n) },
+  double: { create: (n) => new Float64Array(n) },
   timestamp: { create: (n) => new Float64Array(n) },
   date: { create: (n) => new Int32Array(n) },
   boolean: { create: (n) => new Uint8Array(n) },

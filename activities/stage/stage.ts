@@ -1,13 +1,11 @@
 import { stagedManifestKey, stagedReferenceKey, type CopyManifest, type StagedPart } from '../../core/lake-layout';
-import { decimalTextToCents } from '../../core/money';
-import { STAGED_TABLES, type Column, type TableName } from '../../core/schema';
-import { parseIsoDateTime } from '../../core/time';
+import { STAGED_TABLES, type TableName } from '../../core/schema';
 import type { Lake } from '../lake';
 import { ParquetPartWriter } from '../parquet/parquet-writer';
 import { TableBuffer, type Value } from '../parquet/table-buffer';
 
-/** A reference row: its columns' values as the warehouse reads them (texts; `is_inferred` a flag). */
-export type TextRow = { readonly [column: string]: string | boolean | null };
+/** A reference row: its columns' typed values (see transform/reference.ts). */
+export type ReferenceRow = { readonly [column: string]: Value };
 
 /**
  * The stage: after every partition's transform, one COPY manifest per table naming exactly this load's parts,
@@ -19,9 +17,9 @@ export interface StageInput {
   loadId: string;
   /** Every part the load's transforms wrote. */
   parts: StagedPart[];
-  /** The reference files' rows (see transform/reference.ts: texts as the warehouse reads them). */
-  users: TextRow[];
-  products: TextRow[];
+  /** The reference files' rows. */
+  users: readonly ReferenceRow[];
+  products: readonly ReferenceRow[];
 }
 
 export interface StageResult {
@@ -32,19 +30,11 @@ export interface StageResult {
   rows: Record<string, number>;
 }
 
-/** A reference file's value (text as the warehouse reads it) as the typed value of its column. */
-function referenceValue(column: Column, value: string | boolean | null): Value {
-  if (value === null || typeof value === 'boolean') return value;
-  if (column.type === 'money') return decimalTextToCents(value);
-  if (column.type === 'timestamp') return parseIsoDateTime(value.replace(' ', 'T'));
-  return value;
-}
-
-function referenceTable(table: TableName, rows: TextRow[]): TableBuffer {
+function referenceTable(table: TableName, rows: readonly ReferenceRow[]): TableBuffer {
   const buffer = new TableBuffer(table, Math.max(rows.length, 1));
   const values: Value[] = [];
   for (const row of rows) {
-    buffer.columns.forEach((c, i) => (values[i] = referenceValue(c.column, row[c.column.name] ?? null)));
+    buffer.columns.forEach((c, i) => (values[i] = row[c.column.name] ?? null));
     buffer.append(values);
   }
   return buffer;
@@ -54,7 +44,7 @@ export async function stageLoad(input: StageInput, lake: Lake, heartbeat: (table
   const parts = [...input.parts];
   const writer = await ParquetPartWriter.open();
   try {
-    const reference: [TableName, TextRow[]][] = [['dim_user', input.users], ['dim_product', input.products]];
+    const reference: [TableName, readonly ReferenceRow[]][] = [['dim_user', input.users], ['dim_product', input.products]];
     for (const [table, rows] of reference) {
       heartbeat(table);
       parts.push(await writer.write(referenceTable(table, rows), stagedReferenceKey(input.loadId, table), lake));

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../../core/errors';
+import { QualityGateError, ReconciliationError, WarehouseAccessError, WarehouseBusyError, WarehouseLoadError } from '../../core/errors';
+import { assertQualityGate, type QualityGates, type QualityResult } from '../../core/quality';
 import { ensureDirectory } from '../file-system';
 import type { CopyManifest } from '../../core/lake-layout';
 import type { Lake } from '../lake';
@@ -11,7 +12,8 @@ import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, 
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
 import { schemaDriftStatements } from './schema-drift-sql';
-import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
+import { insertQualityResults, qualityChecksQuery, qualityResultsOf } from './quality-sql';
+import type { LoadBookkeeping, LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
 /** JSON-friendly values: DuckDB returns BIGINT as bigint, DECIMAL and TIMESTAMP as objects. */
 function plain(value: unknown): unknown {
@@ -143,7 +145,7 @@ export class DuckDbWarehouse implements Warehouse {
     }
   }
 
-  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
+  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadResult> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-load-'));
     try {
       return await this.withConnection(async (c) => {
@@ -162,12 +164,13 @@ export class DuckDbWarehouse implements Warehouse {
           for (const statement of schemaDriftStatements(b, request.fields)) await c.run(statement);
           const problem = (await c.runAndReadAll(reconciliationQuery(b))).getRows()[0][0];
           if (problem !== null) throw new ReconciliationError(`load ${b.loadId} does not reconcile: ${String(problem)}`);
+          const quality = request.quality && (await checkQuality(c, b, request.quality));
           const outcome = outcomeOf((await c.runAndReadAll(outcomeQuery(b.loadId))).getRows()[0]);
           await c.run('COMMIT');
-          return outcome;
+          return quality ? { ...outcome, quality } : outcome;
         } catch (err) {
           await c.run('ROLLBACK');
-          if (err instanceof ReconciliationError) throw err;
+          if (err instanceof ReconciliationError || err instanceof QualityGateError) throw err;
           throw new WarehouseLoadError(`DuckDB load ${b.loadId} failed: ${(err as Error).message}`);
         }
       }, { readOnly: false, waiting: heartbeat });
@@ -175,6 +178,14 @@ export class DuckDbWarehouse implements Warehouse {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+/** The load's quality checks, in its transaction: a failed one throws (the caller rolls back), else they are recorded. */
+async function checkQuality(c: DuckDBConnection, b: LoadBookkeeping, gates: QualityGates): Promise<QualityResult[]> {
+  const results = qualityResultsOf((await c.runAndReadAll(qualityChecksQuery(b, gates))).getRows());
+  assertQualityGate(b.loadId, results);
+  if (results.length) await c.run(insertQualityResults(b.loadId, results));
+  return results;
 }
 
 /** The manifest's files as local paths: exactly what COPY would read, as DuckDB can open it. */

@@ -3,7 +3,7 @@ import { DuckDbWarehouse } from './duckdb-warehouse';
 import { RedshiftWarehouse, redshiftTargetFromEnv, type RedshiftTarget } from './redshift-warehouse';
 import type { Warehouse } from './warehouse';
 
-export type { LoadBookkeeping, LoadOutcome, LoadRequest, Warehouse } from './warehouse';
+export type { LoadBookkeeping, LoadOutcome, LoadRequest, LoadResult, Warehouse } from './warehouse';
 export { DuckDbWarehouse } from './duckdb-warehouse';
 
 function openDuckDb(spec: string): Warehouse {

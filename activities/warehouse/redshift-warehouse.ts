@@ -12,17 +12,20 @@ import {
 import {
   CredentialsError,
   InvalidInputError,
+  QualityGateError,
   ReconciliationError,
   WarehouseAccessError,
   WarehouseLoadError,
   WarehouseThrottledError,
   WarehouseUnavailableError,
 } from '../../core/errors';
-import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, columnNames, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
+import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, planMigration, schemaSql, storedColumns, type TableName } from '../../core/schema';
+import { assertQualityGate, type QualityResult } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
 import { schemaDriftStatements } from './schema-drift-sql';
-import type { LoadOutcome, LoadRequest, Row, Warehouse } from './warehouse';
+import { insertQualityChecks, qualityChecksQuery, qualityResultsOf } from './quality-sql';
+import type { LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
 /**
  * Amazon Redshift through the Redshift Data API: no driver, no connection pool, no network path to the cluster;
@@ -232,11 +235,14 @@ export class RedshiftWarehouse implements Warehouse {
    * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock, then the schema drift
    *    of schema-drift-sql.ts (two statements when the load's records had fields), which the changes are stamped by.
    * 5. The reconciliation guard (see `reconciliationGuard`).
-   * 6. The outcome: `outcomeQuery`, the load's etl_loads counts.
+   * 6. With quality gates: the checks (`qualityChecksQuery`, read back after the batch, failed or not), then their
+   *    INSERT into quality_checks, which fails the batch when a check failed (see `insertQualityChecks`).
+   * 7. The outcome: `outcomeQuery`, the load's etl_loads counts.
    *
    * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
    * per process before the first load. The Data API caps a batch at 40 statements and a load takes 40 of them (38 when it
    * records no schema drift);
+   * per process before the first load. The Data API caps a batch at 40 statements and a load with gates takes 40 of them;
    * the DDL is idempotent and needs no atomicity with the data, and keeping catalog changes out of the load's
    * transaction keeps that transaction to data alone.
    */
@@ -254,6 +260,7 @@ export class RedshiftWarehouse implements Warehouse {
     statements.push(`UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = ${sqlLiteral(b.loadId)}`);
     statements.push(...schemaDriftStatements(b, request.fields));
     statements.push(reconciliationGuard(b));
+    if (request.quality) statements.push(qualityChecksQuery(b, request.quality), insertQualityChecks(b, request.quality));
     statements.push(outcomeQuery(b.loadId));
     if (statements.length > MAX_BATCH_STATEMENTS) {
       throw new Error(`a Redshift load needs ${statements.length} statements, more than the Data API's ${MAX_BATCH_STATEMENTS} per batch`);
@@ -324,9 +331,12 @@ export class RedshiftWarehouse implements Warehouse {
     return ensured;
   }
 
-  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadOutcome> {
+  async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadResult> {
     const b = request.bookkeeping;
     const sqls = this.loadStatements(request);
+    // 1-based numbers of the sub-statements whose failure or result means something (0: not in this batch).
+    const guard = sqls.indexOf(reconciliationGuard(b)) + 1;
+    const checks = request.quality ? sqls.indexOf(qualityChecksQuery(b, request.quality)) + 1 : 0;
     if (this.target.ensureSchemaOnLoad !== false) await this.ensureSchemaOnce(heartbeat);
     const id = await this.submit(() =>
       this.client.send(
@@ -340,8 +350,10 @@ export class RedshiftWarehouse implements Warehouse {
     );
     const described = await this.waitFor(id, heartbeat);
     if (described.Status !== 'FINISHED') {
-      const guard = sqls.length - 1; // 1-based number of the reconciliation guard
       const failed = described.SubStatements?.find((s) => s.Status === 'FAILED');
+      if (checks && failed && subStatementNumber(failed.Id) === checks + 1) {
+        assertQualityGate(b.loadId, await this.checksOfFailedLoad(b.loadId, id, checks));
+      }
       if (failed && subStatementNumber(failed.Id) === guard) {
         throw new ReconciliationError(
           `load ${b.loadId} does not reconcile (Redshift rejected the reconciliation guard: ${failed.Error ?? described.Error}); ` +
@@ -354,7 +366,26 @@ export class RedshiftWarehouse implements Warehouse {
     const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${sqls.length}` })));
     const row = result.Records?.[0];
     if (!row || row.length < 5) throw new WarehouseLoadError(`Redshift load ${b.loadId} finished but etl_loads holds no row for it`);
-    return outcomeOf(row.map(plainField));
+    const outcome = outcomeOf(row.map(plainField));
+    return checks ? { ...outcome, quality: await this.subStatementChecks(id, checks) } : outcome;
+  }
+
+  /** The rows of the batch's quality checks query (sub-statement `n`) as results. */
+  private async subStatementChecks(id: string, n: number): Promise<QualityResult[]> {
+    const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${n}` })));
+    return qualityResultsOf((result.Records ?? []).map((record) => record.map(plainField)));
+  }
+
+  /**
+   * The checks of a load whose quality INSERT failed the batch: the checks query before it had finished, and the
+   * Data API keeps a finished sub-statement's result. Should it not, the gate still fails, saying so.
+   */
+  private async checksOfFailedLoad(loadId: string, id: string, n: number): Promise<QualityResult[]> {
+    try {
+      return await this.subStatementChecks(id, n);
+    } catch (err) {
+      throw new QualityGateError(`load ${loadId} failed its quality gate (its checks could not be read back: ${errorMessage(err)}); nothing was committed`, []);
+    }
   }
 
   /** A read-only query (reports, status): ExecuteStatement, poll, then every page of GetStatementResult. */

@@ -92,6 +92,14 @@ CREATE TABLE IF NOT EXISTS schema_changes (
   detected_at     TIMESTAMP NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS quality_checks (
+  load_id         VARCHAR NOT NULL,
+  "check"         VARCHAR NOT NULL,
+  observed        DOUBLE NOT NULL,
+  threshold       DOUBLE,
+  outcome         VARCHAR NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS etl_schema_version (
   version         INTEGER NOT NULL,
   applied_at      TIMESTAMP NOT NULL

@@ -14,8 +14,6 @@
 --                          evenly; they are read by recency (the latest loads' rejections).
 --   etl_loads              DISTSTYLE ALL, SORTKEY (started_at): one tiny row per load, read by status and the
 --                          reconciliation from any node.
---   schema_fields,         DISTSTYLE ALL: a few rows per load (its field paths, what changed), joined with
---   schema_changes         etl_loads to find the previous load; sorted by load_id / detected_at.
 -- PRIMARY KEY constraints are informational in Redshift (not enforced): the merge keeps the keys unique.
 
 CREATE TABLE IF NOT EXISTS fact_sales (
@@ -129,6 +127,17 @@ CREATE TABLE IF NOT EXISTS schema_changes (
 )
 DISTSTYLE ALL
 SORTKEY (detected_at);
+
+CREATE TABLE IF NOT EXISTS quality_checks (
+  load_id         VARCHAR(256) NOT NULL,
+  "check"         VARCHAR(256) NOT NULL,
+  observed        DOUBLE PRECISION NOT NULL,
+  threshold       DOUBLE PRECISION,
+  outcome         VARCHAR(256) NOT NULL,
+  PRIMARY KEY (load_id, "check")
+)
+DISTSTYLE ALL
+SORTKEY (load_id);
 
 CREATE TABLE IF NOT EXISTS etl_schema_version (
   version         INTEGER NOT NULL,

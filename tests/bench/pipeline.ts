@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import * as net from 'node:net';
 import path from 'node:path';
@@ -34,12 +34,6 @@ export interface StageTiming {
   calls: number;
   /** sum of scheduled → completed over its calls (so retries and queueing count) */
   seconds: number;
-}
-
-/** The flags of a command, read from its --help: the bench passes those that exist today. */
-export function cliFlags(command: 'run' | 'worker'): Set<string> {
-  const help = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8' }).stdout ?? '';
-  return new Set(help.match(/--[a-z][a-z-]*/g) ?? []);
 }
 
 export async function freePort(): Promise<number> {

@@ -4,7 +4,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { formatTable } from '../../client/output';
 import { benchInput, type BenchInput } from './dataset';
-import { cliFlags, runPipeline, stageTimings, startServer, startWorkers, type CliRunResult, type StageTiming } from './pipeline';
+import { runPipeline, stageTimings, startServer, startWorkers, type CliRunResult, type StageTiming } from './pipeline';
 import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from './peers';
 
 /**
@@ -13,9 +13,8 @@ import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from 
  * nothing is asserted.
  *
  * BENCH_ORDERS (default 1,000,000) and BENCH_SEED (42) choose the input; BENCH_WORKERS ("1,2") the worker
- * counts. Flags the CLI does not have yet are passed once `--help` lists them: `worker --concurrency`
- * (BENCH_CONCURRENCY, default the number of cores) and `run --partitions` / `--parallelism` (BENCH_PARTITIONS,
- * BENCH_PARALLELISM, default workers × concurrency).
+ * counts; `worker --concurrency` is BENCH_CONCURRENCY (default the number of cores) and `run --partitions` /
+ * `--parallelism` are BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × concurrency).
  */
 
 const WARM_UP_ORDERS = 1000;
@@ -45,18 +44,13 @@ function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
-/** The flags of one configuration, among those the CLI accepts today. */
+/** The flags of one configuration. */
 function configurationArgs(workers: number): { worker: string[]; run: string[] } {
-  const workerFlags = cliFlags('worker');
-  const runFlags = cliFlags('run');
   const concurrency = envInt('BENCH_CONCURRENCY', cpus().length);
-  const slots = workers * (workerFlags.has('--concurrency') ? concurrency : 1);
+  const slots = workers * concurrency;
   return {
-    worker: workerFlags.has('--concurrency') ? ['--concurrency', String(concurrency)] : [],
-    run: [
-      ...(runFlags.has('--partitions') ? ['--partitions', String(envInt('BENCH_PARTITIONS', slots))] : []),
-      ...(runFlags.has('--parallelism') ? ['--parallelism', String(envInt('BENCH_PARALLELISM', slots))] : []),
-    ],
+    worker: ['--concurrency', String(concurrency)],
+    run: ['--partitions', String(envInt('BENCH_PARTITIONS', slots)), '--parallelism', String(envInt('BENCH_PARALLELISM', slots))],
   };
 }
 

@@ -9,6 +9,10 @@ import { startDevServer, startS3Server } from '../../dev/dev-server';
  */
 export default async function globalSetup(): Promise<void> {
   process.env.LOG_LEVEL ??= 'warn'; // test workers inherit it: failures stay readable
+  // Every temporary directory of the run (tests', servers', CLIs') goes under one, which the teardown removes:
+  // a failed or interrupted test leaves nothing behind in the machine's /tmp.
+  const runTmp = mkdtempSync(path.join(tmpdir(), 'orders-etl-tests-'));
+  process.env.TMPDIR = runTmp;
   const temporal = await startDevServer({ headless: true });
   const s3 = await startS3Server({ dataDir: mkdtempSync(path.join(tmpdir(), 'orders-etl-s3-')) });
   Object.assign(process.env, {
@@ -17,5 +21,5 @@ export default async function globalSetup(): Promise<void> {
     TEST_S3_ACCESS_KEY: s3.accessKey,
     TEST_S3_SECRET_KEY: s3.secretKey,
   });
-  (globalThis as { servers?: { stop(): Promise<void> }[] }).servers = [temporal, s3];
+  Object.assign(globalThis, { servers: [temporal, s3], runTmp });
 }

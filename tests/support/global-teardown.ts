@@ -1,3 +1,7 @@
+import { rmSync } from 'node:fs';
+
 export default async function globalTeardown(): Promise<void> {
-  for (const server of (globalThis as { servers?: { stop(): Promise<void> }[] }).servers ?? []) await server.stop();
+  const { servers = [], runTmp } = globalThis as { servers?: { stop(): Promise<void> }[]; runTmp?: string };
+  for (const server of servers) await server.stop();
+  if (runTmp) rmSync(runTmp, { recursive: true, force: true });
 }

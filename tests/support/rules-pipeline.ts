@@ -9,14 +9,15 @@ import { encodeRawLine } from '../../core/json';
 import { rawPageKey, rawPrefix } from '../../core/lake-layout';
 import { LocalLake } from '../../activities/lake/local-lake';
 import type { Lake } from '../../activities/lake';
-import { TABLES, columnNames, type TableName } from '../../core/schema';
+import { TABLES, sqlName, type TableName } from '../../core/schema';
+import type { QualityGates } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { loadBookkeeping } from '../../core/load-counts';
 import { stageLoad, type StageResult } from '../../activities/stage/stage';
 import { parseProductsCsv, parseUsersCsv, type ProductRow, type UserRow } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb-warehouse';
-import type { LoadOutcome, Row } from '../../activities/warehouse/warehouse';
+import type { LoadResult, Row } from '../../activities/warehouse/warehouse';
 import type { RejectReason } from '../../activities/transform/rules';
 
 /** A temporary directory; in memory (/dev/shm) when the machine has one, as DuckDB syncs its file on every load. */
@@ -114,11 +115,11 @@ export interface RunCounts {
 export interface LoadRun {
   transform: TransformResult;
   stage: StageResult;
-  outcome: LoadOutcome;
+  outcome: LoadResult;
   counts: RunCounts;
 }
 
-export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?: string; since?: string | null; until?: string | null; pipelineId?: string };
+export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?: string; since?: string | null; until?: string | null; quality?: QualityGates; pipelineId?: string };
 
 /** transform → stage: everything before the warehouse, which does not depend on its state. */
 export async function prepareLoad(o: LoadOptions): Promise<{ transform: TransformResult; stage: StageResult }> {
@@ -142,6 +143,7 @@ export async function loadPrepared(o: LoadOptions, prepared: { transform: Transf
         [transform],
       ),
       fields: transform.fields,
+      quality: o.quality,
     },
     () => undefined,
   );
@@ -167,9 +169,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   return loadPrepared(o, await prepareLoad(o));
 }
 
-/** Every column as text (exact decimals, UTC timestamps), rows in key order: a table dump to compare. */
+/** Every column as text (exact decimals, UTC timestamps) but doubles, rows in key order: a table dump to compare. */
 export function dumpSql(table: TableName, orderBy: string, from: string = table): string {
-  const cols = columnNames(table).map((c) => `CAST(${c} AS VARCHAR) AS ${c}`);
+  // Doubles stay numbers: their text differs between engines (DuckDB's `1.0`, PostgreSQL's `1`).
+  const cols = TABLES[table].columns.map(({ name, type }) => (type === 'double' ? sqlName(name) : `CAST(${sqlName(name)} AS VARCHAR) AS ${sqlName(name)}`));
   return `SELECT ${cols.join(', ')} FROM ${from} ORDER BY ${orderBy}`;
 }
 
