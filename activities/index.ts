@@ -10,7 +10,6 @@ import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import { parseProductsCsv, parseUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
-import { schemaDriftAlert, type SchemaDriftAlert } from './alert/schema-drift-alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
 import { metrics, timedStage } from './metrics';
@@ -186,13 +185,6 @@ export function createActivities(deps: ActivityDeps) {
       const ui = deps.config.uiUrl?.replace(/\/+$/, '');
       const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
       await sendAlert({ ...input, uiUrl }, deps.config.alerts);
-    },
-
-    /** Tells people a load's fields changed against the previous load's (the load itself went through). */
-    async alertSchemaDrift(input: SchemaDriftAlert): Promise<void> {
-      const ui = deps.config.uiUrl?.replace(/\/+$/, '');
-      const uiUrl = ui && `${ui}/namespaces/${encodeURIComponent(deps.namespace)}/workflows/${encodeURIComponent(input.workflowId)}/${input.runId}/history`;
-      await sendAlert({ ...schemaDriftAlert(input), uiUrl }, deps.config.alerts);
     },
 
     /**

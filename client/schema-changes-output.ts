@@ -1,4 +1,4 @@
-import type { SchemaChanges } from '../core/schema-drift';
+import { moreSchemaChanges, type SchemaChanges } from '../core/schema-drift';
 import { formatTable } from './output';
 
 /** The run summary's line of schema drift: how many fields changed, against which load. */
@@ -7,9 +7,9 @@ export function schemaChangesCell({ total, previousLoadId }: SchemaChanges): str
 }
 
 /** The changes as a table after the summary ('' when none); beyond the first few, where the rest are. */
-export function formatSchemaChanges({ total, changes }: SchemaChanges, loadId: string): string {
-  if (total === 0) return '';
-  const rows = changes.map((c) => ({ change: c.change, path: c.path, 'old type': c.oldType, 'new type': c.newType }));
-  const more = total > changes.length ? `… and ${total - changes.length} more: SELECT * FROM schema_changes WHERE load_id = '${loadId}'\n` : '';
-  return `\nschema changes\n${formatTable(rows)}${more}`;
+export function formatSchemaChanges(schemaChanges: SchemaChanges, loadId: string): string {
+  if (schemaChanges.total === 0) return '';
+  const rows = schemaChanges.changes.map((c) => ({ change: c.change, path: c.path, 'old type': c.oldType, 'new type': c.newType }));
+  const more = moreSchemaChanges(schemaChanges, loadId);
+  return `\nschema changes\n${formatTable(rows)}${more ? `${more}\n` : ''}`;
 }

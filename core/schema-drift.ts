@@ -165,3 +165,20 @@ export function schemaChangeLine({ path, change, oldType, newType }: SchemaChang
   if (change === 'removed') return `removed ${path}: was ${oldType}`;
   return `type_changed ${path}: ${oldType} -> ${newType}`;
 }
+
+/** Where the changes beyond the reported ones are: `… and 5 more: SELECT …`, or undefined when all are reported. */
+export function moreSchemaChanges({ total, changes }: SchemaChanges, loadId: string): string | undefined {
+  const more = total - changes.length;
+  return more > 0 ? `… and ${more} more: SELECT * FROM schema_changes WHERE load_id = '${loadId}'` : undefined;
+}
+
+/** A load's changes as an alert's text: a heading line, then a change a line. */
+export function describeSchemaChanges(schemaChanges: SchemaChanges, loadId: string): string {
+  const { total, changes, previousLoadId } = schemaChanges;
+  const more = moreSchemaChanges(schemaChanges, loadId);
+  return [
+    `load ${loadId} against load ${previousLoadId}: ${total} change${total === 1 ? '' : 's'}`,
+    ...changes.map((c) => `  ${schemaChangeLine(c)}`),
+    ...(more ? [`  ${more}`] : []),
+  ].join('\n');
+}

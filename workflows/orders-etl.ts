@@ -34,7 +34,7 @@ import {
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
 import { lineageEmitter } from './lineage';
-import { alertQualityWarnings, qualityFailureOf, watchFreshness } from './watching';
+import { alertQualityWarnings, alertSchemaDrift, qualityFailureOf, watchFreshness } from './watching';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -61,7 +61,7 @@ const longActivity = {
 } as const;
 const { transform, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
 const { load } = proxyActivities<Activities>({ ...longActivity, heartbeatTimeout: '60s', retry: { ...retry, maximumAttempts: 5 } });
-const { pipelineState, planPartitions, alert, alertSchemaDrift } = proxyActivities<Activities>({
+const { pipelineState, planPartitions, alert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { ...retry, maximumAttempts: 5 },
 });
@@ -123,18 +123,6 @@ async function eachBounded<T, R>(items: readonly T[], limit: number, work: (item
 
 function minusSeconds(iso: string, seconds: number): string {
   return new Date(Date.parse(iso) - seconds * 1000).toISOString();
-}
-
-/** Schema drift never fails a run: the data is loaded, and an alert that cannot be delivered is only logged. */
-async function alertOfSchemaDrift({ pipelineId, loadId, schemaChanges, finishedAt }: PipelineResult): Promise<void> {
-  const { workflowId, runId } = workflowInfo();
-  log.warn('the load saw fields change', { loadId, changes: schemaChanges.total });
-  try {
-    await alertSchemaDrift({ workflowId, runId, pipelineId, loadId, schemaChanges, detectedAt: finishedAt });
-  } catch (alertError) {
-    if (isCancellation(alertError)) throw alertError;
-    log.error('the schema drift alert could not be sent', { error: String(alertError) });
-  }
 }
 
 export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
@@ -265,7 +253,6 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       finishedAt: new Date().toISOString(),
       quality: outcome.quality ?? [],
     };
-    if (result.schemaChanges.total > 0) await alertOfSchemaDrift(result);
     enter('done');
     upsertSearchAttributes({
       RecordsExtracted: [result.extracted],
@@ -275,6 +262,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
     await alertQualityWarnings(result);
+    await alertSchemaDrift(result);
     const freshness = await watchFreshness(input, result, prior.staleAlerted);
     if (freshness) result.freshness = freshness;
     upsertMemo({ summary: result });
