@@ -66,6 +66,7 @@ function heartbeat(details?: unknown): void {
 export function createActivities(deps: ActivityDeps) {
   const { lakes, warehouses } = deps;
   const lineage = deps.config.lineage && createLineageTransport(deps.config.lineage);
+  const producer = deps.config.lineage && lineageProducer(deps.config.lineage.version);
   // A run that failed because its warehouse cannot be opened (no Redshift target) still names it in its lineage.
   const warehouseName = (spec: string): string => {
     try {
@@ -192,8 +193,8 @@ export function createActivities(deps: ActivityDeps) {
      * OPENLINEAGE_URL or OPENLINEAGE_FILE. A failure throws so Temporal retries it; the workflow then goes on.
      */
     async emitLineage(transition: LineageTransition): Promise<void> {
-      if (!lineage) return;
-      const event = buildRunEvent({ ...transition, warehouse: warehouseName(transition.warehouse) }, lineageProducer(deps.config.lineage!.version));
+      if (!lineage || !producer) return;
+      const event = buildRunEvent({ ...transition, warehouse: warehouseName(transition.warehouse) }, producer);
       await lineage.send(event);
       Context.current().log.debug('lineage event sent', { eventType: event.eventType, to: lineage.target });
     },

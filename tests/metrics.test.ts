@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricValueWithName } from 'prom-client';
-import { QUALITY_CHECK_NAMES } from '../core/quality';
+import { QUALITY_CHECK_NAMES, QUALITY_OUTCOMES } from '../core/quality';
 import { metrics, metricsRegistry, startMetricsServer, startPipelineSeries, timedStage } from '../activities/metrics';
 
 describe('metrics server', () => {
@@ -94,7 +94,7 @@ describe('pipeline series', () => {
     expect(await values('orders_etl_bytes_staged_total')).toEqual([['', 0]]);
     expect(await values('orders_etl_runs_total')).toEqual([['loaded', 0], ['failed', 0]]);
     const checks = (await sample('orders_etl_quality_checks_total', { pipeline: 'fresh' })).map((v) => `${v.labels.check} ${v.labels.outcome} ${v.value}`);
-    expect(checks).toEqual(QUALITY_CHECK_NAMES.flatMap((check) => ['pass', 'warn', 'fail'].map((outcome) => `${check} ${outcome} 0`)));
+    expect(checks).toEqual(QUALITY_CHECK_NAMES.flatMap((check) => QUALITY_OUTCOMES.map((outcome) => `${check} ${outcome} 0`)));
     const sums = (await sample('orders_etl_stage_duration_seconds', { pipeline: 'fresh' })).filter((v) => v.metricName === 'orders_etl_stage_duration_seconds_sum');
     expect(sums.map((v) => [v.labels.stage, v.value])).toEqual([['plan', 0], ['extract', 1.5], ['transform', 0], ['stage', 0], ['load', 0]]);
   });
