@@ -11,7 +11,8 @@ import { transformOrders, type TransformProgress } from '../activities/transform
 import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
 import { schemaChangesOf, schemaChangesQuery, schemaDriftStatements } from '../activities/warehouse/schema-drift-sql';
 import { loadBookkeeping } from '../core/load-counts';
-import { MAX_FIELD_PATHS, mergeObservedFields, schemaChangeLine, type JsonType } from '../core/schema-drift';
+import { describeSchemaChanges, MAX_FIELD_PATHS, mergeObservedFields, schemaChangeLine, type JsonType, type SchemaChanges } from '../core/schema-drift';
+import { formatSchemaChanges, schemaChangesCell } from '../client/schema-changes-output';
 import { parseJson } from '../core/json';
 import { prepareLoad, loadPrepared, runLoad, runTransform, SourceText, sourceText, tempDir, TEST_NOT_AFTER, writeRawPages, type LoadOptions } from './support/rules-pipeline';
 
@@ -272,5 +273,50 @@ describe('DuckDB loads record their fields and what changed against the previous
     await load('Q1', [{ ...LOAD_1[0], "it's\\here": { 'a\\': 1 } }]);
     expect((await fieldsOf('Q1')).map((f) => String(f.path)).filter((p) => p.startsWith("it'"))).toEqual(["it's\\here", "it's\\here.a\\"]);
     expect(sourceText({ "it's\\here": 1 })).toBe('{"it\'s\\\\here":1}'); // the record as the feed sent it
+  });
+});
+
+describe('how a load\'s changes read, in the run summary and the alert', () => {
+  const changes: SchemaChanges = {
+    previousLoadId: 'L1',
+    total: 23,
+    changes: [
+      { path: 'coupon', change: 'added', oldType: null, newType: 'string' },
+      { path: 'items[].price', change: 'type_changed', oldType: 'string', newType: 'number' },
+      { path: 'metadata', change: 'removed', oldType: 'object', newType: null },
+    ],
+  };
+
+  test('the summary: a cell, then a table and where the unreported changes are', () => {
+    expect(schemaChangesCell(changes)).toBe('23 against load L1 (below)');
+    expect(formatSchemaChanges(changes, 'L2')).toBe(
+      [
+        '',
+        'schema changes',
+        'change        path           old type  new type',
+        '------------  -------------  --------  --------',
+        'added         coupon                   string',
+        'type_changed  items[].price  string    number',
+        'removed       metadata       object',
+        "… and 20 more: SELECT * FROM schema_changes WHERE load_id = 'L2'",
+        '',
+      ].join('\n'),
+    );
+    const none = { previousLoadId: null, total: 0, changes: [] };
+    expect(schemaChangesCell(none)).toBe('none');
+    expect(formatSchemaChanges(none, 'L2')).toBe('');
+  });
+
+  test('the alert: a heading, a change a line, where the rest are', () => {
+    expect(describeSchemaChanges(changes, 'L2')).toBe(
+      [
+        'load L2 against load L1: 23 changes',
+        '  added coupon: string',
+        '  type_changed items[].price: string -> number',
+        '  removed metadata: was object',
+        "  … and 20 more: SELECT * FROM schema_changes WHERE load_id = 'L2'",
+      ].join('\n'),
+    );
+    expect(describeSchemaChanges({ ...changes, total: 1, changes: changes.changes.slice(0, 1) }, 'L2')).toBe('load L2 against load L1: 1 change\n  added coupon: string');
   });
 });

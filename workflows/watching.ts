@@ -13,7 +13,7 @@ import type { PipelineInput, PipelineResult } from './types';
  * run failed by its quality gate still shows. Deterministic: the alerts are activities.
  */
 
-const { alert } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } });
+const { alert } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } });
 
 /** Sends a warning; a channel that stays down is logged, never fails the run whose data it is about. */
 async function warn(pipelineId: string, title: string, details: string): Promise<boolean> {
