@@ -34,6 +34,16 @@ export function maxBytes(table: TableName, column: string): number {
   return limit;
 }
 
+/** `text` cut on a UTF-8 character boundary to at most `limit` bytes (a longer text loses its end). */
+export function cutToBytes(text: string, limit: number): string {
+  if (text.length * 3 <= limit) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  let end = limit;
+  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'quality_checks' | 'schema_fields' | 'schema_changes';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });

@@ -1,5 +1,6 @@
 import { JsonNumber } from '../../core/json';
 import { MAX_FIELD_PATHS, MAX_PATH_BYTES, capFields, comparePaths, cutoffOf, type JsonType, type ObservedField, type ObservedFields } from '../../core/schema-drift';
+import { cutToBytes } from '../../core/schema';
 
 /**
  * Collects the field paths and JSON types of a partition's records (core/schema-drift) inside the transform's
@@ -211,11 +212,5 @@ export class FieldCollector {
  * cut on a character boundary to MAX_PATH_BYTES (longer paths with the same start share one row).
  */
 function pathColumnText(path: string): string {
-  const text = path.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
-  if (text.length * 3 <= MAX_PATH_BYTES) return text;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= MAX_PATH_BYTES) return text;
-  let end = MAX_PATH_BYTES;
-  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
-  return bytes.subarray(0, end).toString('utf8');
+  return cutToBytes(path.replace(/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'), MAX_PATH_BYTES);
 }

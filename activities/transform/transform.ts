@@ -2,7 +2,7 @@ import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../../c
 import { NO_STAGED_COUNTS, type StagedCounts } from '../../core/load-counts';
 import { NO_OBSERVED_FIELDS, type ObservedFields } from '../../core/schema-drift';
 import { rawPageKey, stagedPartKey, type StagedPart } from '../../core/lake-layout';
-import { maxBytes, type TableName } from '../../core/schema';
+import { cutToBytes, maxBytes, type TableName } from '../../core/schema';
 import { epochDay, formatIso, parseIsoDateTime } from '../../core/time';
 import { inWindow, type Window } from '../../core/window';
 import type { Lake } from '../lake';
@@ -88,13 +88,7 @@ export interface TransformProgress {
  * the column (the raw zone keeps it whole).
  */
 export function recordColumnText(text: string): string {
-  const limit = maxBytes('rejected_records', 'record');
-  if (text.length * 3 <= limit) return text;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= limit) return text;
-  let end = limit;
-  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
-  return bytes.subarray(0, end).toString('utf8');
+  return cutToBytes(text, maxBytes('rejected_records', 'record'));
 }
 
 /** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */

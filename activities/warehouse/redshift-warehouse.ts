@@ -241,8 +241,9 @@ export class RedshiftWarehouse implements Warehouse {
    *
    * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
    * per process before the first load. The Data API caps a batch at 40 statements and a load with gates and schema
-   * drift takes 39 of them; the DDL is idempotent and needs no atomicity with the data, and keeping catalog changes
-   * out of the load's transaction keeps that transaction to data alone.
+   * drift takes all 40 (a load that would need more fails before it is sent); the DDL is idempotent and needs no
+   * atomicity with the data, and keeping catalog changes out of the load's transaction keeps that transaction to
+   * data alone.
    */
   loadStatements(request: LoadRequest): string[] {
     const b = request.bookkeeping;
