@@ -14,6 +14,8 @@ import { buildRunEvent, lineageProducer, type LineageTransition } from './lineag
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
 import { metrics, timedStage } from './metrics';
 import type { LoadBookkeeping, LoadResult, Warehouses } from './warehouse';
+import { schemaChangesOf, schemaChangesQuery } from './warehouse/schema-drift-sql';
+import { NO_SCHEMA_CHANGES, type ObservedFields, type SchemaChanges } from '../core/schema-drift';
 import type { RedshiftTarget } from './warehouse/redshift-warehouse';
 import { isRunOpen, requestLock } from './warehouse/warehouse-lock';
 import type { PipelineResult, PipelineState } from '../workflows/types';
@@ -145,12 +147,12 @@ export function createActivities(deps: ActivityDeps) {
      * The run's one load transaction. A failed quality gate reaches the workflow as a non-retryable failure whose
      * details hold every check's result (the run shows what was measured though nothing was committed).
      */
-    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string; quality?: QualityGates }): Promise<LoadResult> => {
+    load: timedStage('load', async (input: OfPipeline & { bookkeeping: LoadBookkeeping; manifests: Record<string, string>; lake: string; warehouse: string; quality?: QualityGates; fields?: ObservedFields }): Promise<LoadResult & { schemaChanges: SchemaChanges }> => {
       const warehouse = warehouses.open(input.warehouse);
       const pipeline = input.pipelineId;
       let outcome: LoadResult;
       try {
-        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality }, (s) => heartbeat(s));
+        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality, fields: input.fields }, (s) => heartbeat(s));
       } catch (err) {
         if (!(err instanceof QualityGateError)) throw err;
         countQuality(pipeline, err.results);
@@ -160,7 +162,9 @@ export function createActivities(deps: ActivityDeps) {
       metrics.ordersLoaded.inc({ pipeline }, outcome.ordersLoaded);
       metrics.linesLoaded.inc({ pipeline }, outcome.linesLoaded);
       metrics.runs.inc({ pipeline, status: 'loaded' });
-      return outcome;
+      // The schema changes the load recorded, read back once it committed.
+      const schemaChanges = input.fields?.fields.length ? schemaChangesOf(await warehouse.query(schemaChangesQuery(input.bookkeeping.loadId))) : NO_SCHEMA_CHANGES;
+      return { ...outcome, schemaChanges };
     }),
 
     /** Queues the calling run's load on its warehouse's lock (a local activity of the pipeline workflow). */

@@ -4,6 +4,7 @@ import { progressQuery, type ordersEtl } from '../workflows';
 import { STAGED_TABLES, type TableName } from '../core/schema';
 import type { PipelineInput, PipelineProgress, PipelineResult } from '../workflows/types';
 import { Interrupted, type InterruptSignal, type Interrupts } from './interrupts';
+import { formatSchemaChanges, schemaChangesCell } from './schema-changes-output';
 import { worstOutcome } from '../core/quality';
 import { formatQuality, formatSummary, freshnessText, progressLine } from './output';
 import type { TemporalSession } from './temporal';
@@ -188,8 +189,9 @@ export function formatRunSummary(result: PipelineResult): string {
     ['orders kept', result.ordersKept],
     ['lines loaded', result.linesLoaded],
     ['watermark', result.watermark ?? '(none)'],
+    ['schema changes', schemaChangesCell(result.schemaChanges)],
     ['duration', `${((Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000).toFixed(1)} s`],
     ['quality', worstOutcome(result.quality)],
     ...(result.freshness ? [['freshness', freshnessText(result.freshness)] as [string, string]] : []),
-  ]) + (result.quality.length ? `\n${formatQuality(result.quality)}` : '');
+  ]) + (result.quality.length ? `\n${formatQuality(result.quality)}` : '') + formatSchemaChanges(result.schemaChanges, result.loadId);
 }

@@ -34,7 +34,17 @@ export function maxBytes(table: TableName, column: string): number {
   return limit;
 }
 
-export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'quality_checks';
+/** `text` cut on a UTF-8 character boundary to at most `limit` bytes (a longer text loses its end). */
+export function cutToBytes(text: string, limit: number): string {
+  if (text.length * 3 <= limit) return text;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  let end = limit;
+  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
+  return bytes.subarray(0, end).toString('utf8');
+}
+
+export type TableName = 'fact_sales' | 'dim_order' | 'dim_user' | 'dim_product' | 'rejected_records' | 'etl_loads' | 'quality_checks' | 'schema_fields' | 'schema_changes';
 
 const col = (name: string, type: ColumnType, nullable = true): Column => ({ name, type, nullable });
 
@@ -133,6 +143,36 @@ export const TABLES: Record<TableName, TableDef> = {
     ],
     redshift: { distStyle: 'ALL', sortKey: ['started_at'] },
   },
+  // Schema drift (activities/warehouse/schema-drift-sql.ts): the field paths each load saw, and what changed.
+  schema_fields: {
+    name: 'schema_fields',
+    key: ['load_id', 'path'],
+    columns: [
+      col('load_id', 'string', false),
+      col('path', 'string', false),
+      // The types other than null ('number', 'number|string'), or 'null' when it only ever was null: what is compared.
+      col('json_type', 'string', false),
+      col('nullable', 'boolean', false),
+      col('records', 'bigint', false),
+      // The load saw more paths than it keeps (core/schema-drift): the ones after its last are missing.
+      col('truncated', 'boolean', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['load_id'] },
+  },
+  schema_changes: {
+    name: 'schema_changes',
+    key: ['load_id', 'path'],
+    columns: [
+      col('load_id', 'string', false),
+      col('path', 'string', false),
+      col('change', 'string', false),
+      col('old_type', 'string'),
+      col('new_type', 'string'),
+      col('previous_load_id', 'string', false),
+      col('detected_at', 'timestamp', false),
+    ],
+    redshift: { distStyle: 'ALL', sortKey: ['detected_at'] },
+  },
   // Only pass and warn: a failed gate rolls its load back, this table with it (see core/quality.ts).
   quality_checks: {
     name: 'quality_checks',
@@ -214,7 +254,7 @@ export function columnNames(table: TableName): string[] {
 }
 
 const columnLines = (dialect: Dialect, columns: Column[]): string[] =>
-  columns.map((c) => `  ${sqlName(c.name).padEnd(16)}${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
+  columns.map((c) => `  ${sqlName(c.name).padEnd(15)} ${sqlType(dialect, c.type)}${c.nullable ? '' : ' NOT NULL'}`);
 
 const redshiftLayout = ({ distStyle, distKey, sortKey }: TableDef['redshift']): string =>
   `\nDISTSTYLE ${distStyle}${distKey ? `\nDISTKEY (${distKey})` : ''}\nSORTKEY (${sortKey.map(sqlName).join(', ')})`;

@@ -16,6 +16,7 @@ import { stagedManifestKey } from '../core/lake-layout';
 import type { Lake } from '../activities/lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, TABLES, createStagingTableSql } from '../core/schema';
 import { mergeStatements } from '../activities/warehouse/merge-sql';
+import { schemaDriftStatements } from '../activities/warehouse/schema-drift-sql';
 import {
   MAX_BATCH_STATEMENTS,
   RedshiftWarehouse,
@@ -86,14 +87,18 @@ function warehouse(overrides: Partial<RedshiftTarget> = {}): RedshiftWarehouse {
 const batchInputs = (): BatchExecuteStatementInput[] =>
   mock.commandCalls(BatchExecuteStatementCommand).map((call) => call.args[0].input as BatchExecuteStatementInput);
 
-function finishWith(id: string, statements: number, outcome: [number, number, number, number, number]): void {
+/** The 1-based position of a load's outcome, read through the reconciliation guard. */
+const outcomeAt = (statements: string[]): number => statements.findIndex((s) => s.includes(' AS reconciliation_guard ')) + 1;
+
+/** The batch finishes; the outcome sub-statement of `statements` answers `outcome`. */
+function finishWith(id: string, statements: string[], outcome: [number, number, number, number, number]): void {
   mock.on(BatchExecuteStatementCommand).resolves({ Id: id });
   mock.on(DescribeStatementCommand).resolvesOnce({ Id: id, Status: 'SUBMITTED' }).resolvesOnce({ Id: id, Status: 'STARTED' }).resolves({ Id: id, Status: 'FINISHED' });
-  mock.on(GetStatementResultCommand, { Id: `${id}:${statements}` }).resolves({ Records: [outcome.map((n) => ({ longValue: n }))] });
+  mock.on(GetStatementResultCommand, { Id: `${id}:${outcomeAt(statements)}` }).resolves({ Records: [[...outcome.map((n) => ({ longValue: n })), { isNull: true }]] });
 }
 
 describe('SQL of one load', () => {
-  test('is the exact statement list: temp staging, COPY by manifest, de-duplication, merge, reconciliation guard, outcome', () => {
+  test('is the exact statement list: temp staging, COPY by manifest, de-duplication, merge, the outcome through the reconciliation guard', () => {
     const r = request('L1');
     const b = r.bookkeeping;
     const copy = (t: string) =>
@@ -130,10 +135,9 @@ describe('SQL of one load', () => {
         'AND stg_fact_sales.stream_position = dup_fact_sales.stream_position',
       'INSERT INTO stg_fact_sales (order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position) ' +
         'SELECT order_id, line_number, user_id, sku, created_at, order_date, quantity, unit_price, line_amount, currency, stream_position FROM dup_fact_sales',
-      // The shared merge (its finished_at literal is a placeholder, overwritten by the database clock right after).
-      ...mergeStatements(b, b.startedAt),
-      "UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = 'L1'",
-      `SELECT CAST('reconciliation failed: ' || problem AS INTEGER) AS reconciliation_guard FROM (SELECT CASE
+      // The shared merge, its finished_at stamped by the database clock.
+      ...mergeStatements(b, 'GETDATE()'),
+      `SELECT o.*, CAST('reconciliation failed: ' || r.problem AS INTEGER) AS reconciliation_guard FROM (SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'L1') o CROSS JOIN (SELECT CASE
   WHEN (SELECT COUNT(*) FROM (SELECT order_id FROM dim_order WHERE order_id IN (SELECT order_id FROM stg_latest WHERE wins) GROUP BY order_id HAVING COUNT(*) > 1) d) <> 0 THEN 'dim_order has a duplicate order_id'
   WHEN (SELECT COUNT(*) FROM (SELECT order_id, line_number FROM fact_sales WHERE order_id IN (SELECT order_id FROM stg_latest WHERE wins) GROUP BY order_id, line_number HAVING COUNT(*) > 1) d) <> 0 THEN 'fact_sales has a duplicate (order_id, line_number)'
   WHEN (SELECT COUNT(*) FROM stg_dim_order) <> 3 THEN 'staged orders differ from the transform''s 3'
@@ -142,20 +146,19 @@ describe('SQL of one load', () => {
   WHEN (SELECT extracted - orders_loaded - orders_kept - duplicates - rejected_orders FROM etl_loads WHERE load_id = 'L1') <> 0
     THEN 'extracted <> orders loaded + kept + duplicates + rejected orders'
   END AS problem) r`,
-      "SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'L1'",
     ];
     expect(warehouse().loadStatements(r)).toEqual(expected);
   });
 
-  test('the merge runs after every COPY and de-duplication, and the guard just before the outcome', () => {
+  test('the merge runs after every COPY and de-duplication, and the guard, which reads the outcome, last', () => {
     const statements = warehouse().loadStatements(request('L1'));
     const firstMerge = statements.findIndex((s) => s.startsWith('CREATE TEMP TABLE stg_latest'));
     const lastCopy = statements.map((s) => s.startsWith('COPY ')).lastIndexOf(true);
     const lastDedupe = statements.map((s) => s.includes('dup_')).lastIndexOf(true);
     expect(lastCopy).toBeLessThan(lastDedupe);
     expect(lastDedupe).toBeLessThan(firstMerge);
-    expect(statements.at(-2)).toMatch(/^SELECT CAST\('reconciliation failed: ' \|\| problem AS INTEGER\)/);
-    expect(statements.indexOf(statements.find((s) => s.startsWith('INSERT INTO etl_loads'))!)).toBeLessThan(statements.length - 2);
+    expect(statements.at(-1)).toMatch(/^SELECT o\.\*, CAST\('reconciliation failed: ' \|\| r\.problem AS INTEGER\)/);
+    expect(statements.indexOf(statements.find((s) => s.startsWith('INSERT INTO etl_loads'))!)).toBeLessThan(statements.length - 1);
   });
 
   test('fits in one BatchExecuteStatement and never carries DDL of permanent tables (that is ensureSchema)', () => {
@@ -177,7 +180,7 @@ describe('SQL of one load', () => {
 
   test('quotes are escaped in literals', () => {
     const statements = warehouse().loadStatements(request("it's"));
-    expect(statements.at(-1)).toBe("SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'it''s'");
+    expect(statements.at(-1)).toContain("(SELECT orders_loaded, orders_kept, lines_loaded, duplicates, rejected_items FROM etl_loads WHERE load_id = 'it''s') o");
   });
 
   test('a local lake is refused: COPY reads S3 only', () => {
@@ -195,6 +198,8 @@ describe('SQL of one load', () => {
 
   test('schemaStatements are the Redshift DDL, one table per statement', () => {
     const ddl = schemaStatements();
+    expect(ddl).toHaveLength(10);
+    expect(ddl[9]).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
     expect(ddl).toHaveLength(Object.keys(TABLES).length + 1);
     expect(ddl.at(-1)).toBe('CREATE TABLE IF NOT EXISTS etl_schema_version (\n  version         INTEGER NOT NULL,\n  applied_at      TIMESTAMP NOT NULL\n)');
     expect(ddl[0]).toMatch(/^CREATE TABLE IF NOT EXISTS fact_sales \(/);
@@ -204,10 +209,10 @@ describe('SQL of one load', () => {
 });
 
 describe('load', () => {
-  test('submits one batch, polls SUBMITTED -> STARTED -> FINISHED and reads the outcome from the last sub-statement', async () => {
+  test('submits one batch, polls SUBMITTED -> STARTED -> FINISHED and reads the outcome from the guard, the last sub-statement', async () => {
     const w = warehouse();
     const statements = w.loadStatements(request());
-    finishWith('batch-1', statements.length, [3, 1, 4, 0, 1]);
+    finishWith('batch-1', statements, [3, 1, 4, 0, 1]);
     const heartbeat = jest.fn();
 
     await expect(w.load(request(), heartbeat)).resolves.toEqual({ ordersLoaded: 3, ordersKept: 1, linesLoaded: 4, duplicates: 0, rejectedItems: 1 });
@@ -226,7 +231,7 @@ describe('load', () => {
   test('provisioned clusters send ClusterIdentifier and DbUser or SecretArn', async () => {
     const w = warehouse({ workgroupName: undefined, clusterIdentifier: 'orders-cluster', dbUser: 'etl' });
     expect(w.name).toBe('redshift:orders-cluster/analytics');
-    finishWith('batch-c', w.loadStatements(request()).length, [3, 0, 4, 0, 1]);
+    finishWith('batch-c', w.loadStatements(request()), [3, 0, 4, 0, 1]);
     await w.load(request(), () => {});
     expect(batchInputs()[0]).toMatchObject({ ClusterIdentifier: 'orders-cluster', DbUser: 'etl', Database: 'analytics' });
     expect(batchInputs()[0].WorkgroupName).toBeUndefined();
@@ -251,7 +256,7 @@ describe('load', () => {
 
   test('the ClientToken is derived from the load: the same across submissions, different for another load, at most 64 chars', async () => {
     const w = warehouse();
-    finishWith('batch-1', w.loadStatements(request()).length, [3, 1, 4, 0, 1]);
+    finishWith('batch-1', w.loadStatements(request()), [3, 1, 4, 0, 1]);
     await w.load(request('L1'), () => {});
     await warehouse().load(request('L1'), () => {}); // a retried activity builds a new warehouse
     await w.load(request('L2'), () => {});
@@ -299,19 +304,23 @@ describe('load', () => {
       Id: 'batch-r',
       Status: 'FAILED',
       Error: "ERROR: Invalid digit, Value 'r', Pos 0, Type: Integer",
-      SubStatements: [{ Id: `batch-r:${n - 1}`, Status: 'FAILED', Error: "ERROR: Invalid digit, Value 'r', Pos 0, Type: Integer" }],
+      SubStatements: [{ Id: `batch-r:${n}`, Status: 'FAILED', Error: "ERROR: Invalid digit, Value 'r', Pos 0, Type: Integer" }],
     });
     const failure = await w.load(request('L1'), () => {}).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(ReconciliationError);
     expect((failure as Error).message).toMatch(/does not reconcile.*staged orders = 3, staged lines = 4/);
   });
 
-  test('with quality gates: the checks and their INSERT follow the reconciliation guard, and the batch still fits', () => {
+  test('with quality gates: the checks and their INSERT follow the reconciliation guard, and with schema drift too the batch fits', () => {
     const r = { ...request('L1'), quality: DEFAULT_QUALITY_GATES };
     const statements = warehouse().loadStatements(r);
-    expect(statements.length).toBeLessThanOrEqual(MAX_BATCH_STATEMENTS);
-    expect(statements.slice(-4, -1)).toEqual([
-      warehouse().loadStatements(request('L1')).at(-2),
+    const fields = { fields: [{ path: 'order.id', types: ['string' as const], records: 3 }], truncated: false };
+    const withDrift = warehouse().loadStatements({ ...r, fields });
+    expect(withDrift.length).toBe(statements.length + 2);
+    expect(withDrift.length).toBe(MAX_BATCH_STATEMENTS); // as the README says: exactly the limit
+    expect(withDrift.slice(-5, -3)).toEqual(schemaDriftStatements(r.bookkeeping, fields));
+    expect(statements.slice(-3)).toEqual([
+      warehouse().loadStatements(request('L1')).at(-1),
       qualityChecksQuery(r.bookkeeping, DEFAULT_QUALITY_GATES),
       insertQualityChecks(r.bookkeeping, DEFAULT_QUALITY_GATES),
     ]);
@@ -319,11 +328,12 @@ describe('load', () => {
 
   test('with quality gates: a finished load returns the checks read from their sub-statement', async () => {
     const r = { ...request(), quality: DEFAULT_QUALITY_GATES };
-    const n = warehouse().loadStatements(r).length;
-    finishWith('batch-q', n, [3, 1, 4, 0, 1]);
+    const statements = warehouse().loadStatements(r);
+    const n = statements.length;
+    finishWith('batch-q', statements, [3, 1, 4, 0, 1]);
     const row = (check: string, observed: number, threshold: number, outcome: string) =>
       [{ stringValue: 'L' }, { stringValue: check }, { doubleValue: observed }, { doubleValue: threshold }, { stringValue: outcome }];
-    mock.on(GetStatementResultCommand, { Id: `batch-q:${n - 2}` }).resolves({ Records: [row('null_price_rate', 0.25, 0.2, 'warn'), row('rejection_rate', 0, 0.05, 'pass')] });
+    mock.on(GetStatementResultCommand, { Id: `batch-q:${n - 1}` }).resolves({ Records: [row('null_price_rate', 0.25, 0.2, 'warn'), row('rejection_rate', 0, 0.05, 'pass')] });
     await expect(warehouse().load(r, () => {})).resolves.toEqual({
       ordersLoaded: 3,
       ordersKept: 1,
@@ -342,7 +352,7 @@ describe('load', () => {
     const n = warehouse().loadStatements(r).length;
     const error = "ERROR: Invalid digit, Value 'q', Pos 0, Type: Integer";
     mock.on(BatchExecuteStatementCommand).resolves({ Id: 'batch-g' });
-    mock.on(DescribeStatementCommand).resolves({ Id: 'batch-g', Status: 'FAILED', Error: error, SubStatements: [{ Id: `batch-g:${n - 1}`, Status: 'FAILED', Error: error }] });
+    mock.on(DescribeStatementCommand).resolves({ Id: 'batch-g', Status: 'FAILED', Error: error, SubStatements: [{ Id: `batch-g:${n}`, Status: 'FAILED', Error: error }] });
     mock.on(GetStatementResultCommand).rejects(Object.assign(new Error('Query does not have result'), { name: 'ResourceNotFoundException' }));
     const failure = await warehouse().load(r, () => {}).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(QualityGateError);

@@ -98,7 +98,10 @@ async function stage(loadId: string, records: unknown[], ref: Reference = refere
 
 function loadInto(engine: Engine, { loadId, prepared }: Staged, quality?: QualityGates): Promise<LoadResult> {
   const run = { loadId, pipelineId: 'engines', source: '/data/orders.json', startedAt: '2025-10-05T08:00:00.000Z' };
-  return engine.warehouse.load({ lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]), quality }, () => undefined);
+  return engine.warehouse.load(
+    { lake: engine.lake, manifests: prepared.stage.manifests, bookkeeping: loadBookkeeping(run, [prepared.transform]), fields: prepared.transform.fields, quality },
+    () => undefined,
+  );
 }
 
 const KEYS: Record<TableName, string> = {
@@ -108,14 +111,17 @@ const KEYS: Record<TableName, string> = {
   dim_product: 'sku',
   rejected_records: 'load_id, reason, order_id, line_number',
   etl_loads: 'load_id',
+  schema_fields: 'load_id, path',
+  schema_changes: 'load_id, path',
   quality_checks: 'load_id, "check"',
 };
 
-/** Every table as text, in key order; etl_loads without finished_at (each engine's own clock). */
+/** Every table as text, in key order; etl_loads without finished_at, schema_changes without detected_at (each engine's own clock). */
 async function dump(w: Warehouse): Promise<Record<string, Row[]>> {
   const out: Record<string, Row[]> = {};
   for (const table of Object.keys(TABLES) as TableName[]) out[table] = await w.query(dumpSql(table, KEYS[table]));
   for (const row of out.etl_loads) delete row.finished_at;
+  for (const row of out.schema_changes) delete row.detected_at;
   out.etl_schema_version = await w.query('SELECT version FROM etl_schema_version');
   return out;
 }

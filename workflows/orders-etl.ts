@@ -19,6 +19,7 @@ import type { ExtractResult } from '../activities/extract/extract';
 import type { Partition } from '../activities/extract/partitions';
 import type { TransformResult } from '../activities/transform/transform';
 import { loadBookkeeping } from '../core/load-counts';
+import { mergeObservedFields } from '../core/schema-drift';
 import { causeMessage, NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { DEFAULT_QUALITY_GATES, worstOutcome } from '../core/quality';
 import { latestInstant } from '../core/time';
@@ -33,7 +34,7 @@ import {
 } from './types';
 import { withWarehouseLock } from './warehouse-lock';
 import { lineageEmitter } from './lineage';
-import { alertQualityWarnings, qualityFailureOf, watchFreshness } from './watching';
+import { alertQualityWarnings, alertSchemaDrift, qualityFailureOf, watchFreshness } from './watching';
 
 /**
  * One run of the pipeline: plan → per partition (extract → transform), fanned out over the task queue → stage →
@@ -226,6 +227,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         warehouse: input.warehouse,
         manifests: staged.manifests,
         bookkeeping,
+        fields: mergeObservedFields(partitions.map((p) => p.transformed.fields)),
         quality: input.quality ?? DEFAULT_QUALITY_GATES,
       });
     });
@@ -246,6 +248,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       linesLoaded: outcome.linesLoaded,
       watermark: latestInstant(priorWatermark, bookkeeping.watermark),
       sourceMark,
+      schemaChanges: outcome.schemaChanges,
       startedAt,
       finishedAt: new Date().toISOString(),
       quality: outcome.quality ?? [],
@@ -259,6 +262,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
       ...(result.watermark ? { Watermark: [new Date(result.watermark)] } : {}),
     });
     await alertQualityWarnings(result);
+    await alertSchemaDrift(result);
     const freshness = await watchFreshness(input, result, prior.staleAlerted);
     if (freshness) result.freshness = freshness;
     upsertMemo({ summary: result });

@@ -1,6 +1,7 @@
 /** What a run of the pipeline is given and returns: plain data, shared by workflow, activities and clients. */
 
 import type { SourceMark } from '../activities/extract/source-mark';
+import type { SchemaChanges } from '../core/schema-drift';
 import type { FreshnessState } from '../core/freshness';
 import type { QualityGates, QualityResult } from '../core/quality';
 
@@ -90,6 +91,8 @@ export interface PipelineResult {
   watermark: string | null;
   /** A file source: how far this run read it. The next run quarantines the undated records after it. */
   sourceMark: SourceMark | null;
+  /** Fields that appeared, vanished or changed type against the previous load (the first few; schema_changes has all). */
+  schemaChanges: SchemaChanges;
   startedAt: string;
   finishedAt: string;
   /** The load's quality checks, in the checks' order. */

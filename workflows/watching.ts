@@ -4,14 +4,16 @@ import type { WarningAlert } from '../activities/alert/alert';
 import { NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { formatAge, judgeFreshness, type FreshnessState } from '../core/freshness';
 import { describeResult, type QualityResult } from '../core/quality';
+import { describeSchemaChanges } from '../core/schema-drift';
 import type { PipelineInput, PipelineResult } from './types';
 
 /**
- * What a completed run tells people about its data (quality checks that warned, a pipeline gone stale), and what a
+ * What a completed run tells people about its data (quality checks that warned, fields that changed, a pipeline gone
+ * stale), and what a
  * run failed by its quality gate still shows. Deterministic: the alerts are activities.
  */
 
-const { alert } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } });
+const { alert } = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES } });
 
 /** Sends a warning; a channel that stays down is logged, never fails the run whose data it is about. */
 async function warn(pipelineId: string, title: string, details: string): Promise<boolean> {
@@ -31,6 +33,13 @@ export async function alertQualityWarnings(result: PipelineResult): Promise<void
   const warned = result.quality.filter((r) => r.outcome === 'warn');
   if (warned.length === 0) return;
   await warn(result.pipelineId, 'quality checks warned', `load ${result.loadId}:\n${warned.map(describeResult).join('\n')}`);
+}
+
+/** One alert per run whose load saw fields appear, vanish or change type (schema drift never fails a run). */
+export async function alertSchemaDrift(result: PipelineResult): Promise<void> {
+  if (result.schemaChanges.total === 0) return;
+  log.warn('the load saw fields change', { loadId: result.loadId, changes: result.schemaChanges.total });
+  await warn(result.pipelineId, 'schema drift', describeSchemaChanges(result.schemaChanges, result.loadId));
 }
 
 /**

@@ -1,11 +1,13 @@
 import { arrayElementTexts, decodeRawLine, memberText, parseJson } from '../../core/json';
 import { NO_STAGED_COUNTS, type StagedCounts } from '../../core/load-counts';
+import { NO_OBSERVED_FIELDS, type ObservedFields } from '../../core/schema-drift';
 import { rawPageKey, stagedPartKey, type StagedPart } from '../../core/lake-layout';
-import { maxBytes, type TableName } from '../../core/schema';
+import { cutToBytes, maxBytes, type TableName } from '../../core/schema';
 import { epochDay, formatIso, parseIsoDateTime } from '../../core/time';
 import { inWindow, type Window } from '../../core/window';
 import type { Lake } from '../lake';
 import { ParquetPartWriter } from '../parquet/parquet-writer';
+import { FieldCollector } from './field-collector';
 import {
   checkItem,
   checkRecord,
@@ -68,6 +70,8 @@ export interface TransformResult {
   counts: TransformCounts;
   /** Max created_at of the valid records (RFC 3339), or null when there were none. */
   watermark: string | null;
+  /** The field paths and JSON types of the records (schema drift), bounded: see core/schema-drift. */
+  fields: ObservedFields;
 }
 
 /** Where a transform stands after a chunk: heartbeated, so a retry resumes at the next page. */
@@ -84,13 +88,7 @@ export interface TransformProgress {
  * the column (the raw zone keeps it whole).
  */
 export function recordColumnText(text: string): string {
-  const limit = maxBytes('rejected_records', 'record');
-  if (text.length * 3 <= limit) return text;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= limit) return text;
-  let end = limit;
-  while ((bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: the character started before it
-  return bytes.subarray(0, end).toString('utf8');
+  return cutToBytes(text, maxBytes('rejected_records', 'record'));
 }
 
 /** A raw record text, losslessly parsed; a text that is not JSON is no record (undefined: malformed_record). */
@@ -152,8 +150,11 @@ export async function transformOrders(
     parts: [],
     counts: { ...NO_STAGED_COUNTS },
     watermark: null,
+    fields: NO_OBSERVED_FIELDS,
   };
   const { counts } = result;
+  // A heartbeat of a version before schema drift has no fields: its chunks' are then missing from the set.
+  const fields = new FieldCollector(result.fields as ObservedFields | undefined);
   let watermark = result.watermark === null ? null : parseIsoDateTime(result.watermark);
   let chunk = new ChunkTables(input.chunkRows);
   const writer = await ParquetPartWriter.open();
@@ -170,7 +171,7 @@ export async function transformOrders(
     await writing;
     const full = chunk;
     // The checkpoint is taken now: the next chunk's records are counted while this one is written.
-    const checkpoint = { counts: { ...counts }, watermark: watermark === null ? null : formatIso(watermark) };
+    const checkpoint = { counts: { ...counts }, watermark: watermark === null ? null : formatIso(watermark), fields: fields.observed() };
     chunk = new ChunkTables(input.chunkRows);
     writing = (async () => {
       const tables: [TableName, TableBuffer][] = [['dim_order', full.orders], ['fact_sales', full.lines], ['rejected_records', full.rejections]];
@@ -179,6 +180,7 @@ export async function transformOrders(
         result.parts.push(await writer.write(buffer, stagedPartKey(input.loadId, table, input.partition, result.parts.length + 1), lake));
       }
       result.watermark = checkpoint.watermark;
+      result.fields = checkpoint.fields;
       heartbeat({ nextPage, nextOffset, result: { ...checkpoint, parts: [...result.parts] } });
     })();
   };
@@ -190,6 +192,7 @@ export async function transformOrders(
         const record = parseRecord(text);
         if (raw.window && !inWindow(record, position, raw.window)) return;
         counts.extracted++;
+        fields.observe(record);
         const check = checkRecord(record, notAfter);
         if (!check.ok) {
           counts.rejectedOrders++;

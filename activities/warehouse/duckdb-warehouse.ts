@@ -9,8 +9,9 @@ import { ensureDirectory } from '../file-system';
 import type { CopyManifest } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import { SCHEMA_VERSION, STAGED_TABLES, STORED_COLUMNS_SQL, STORED_VERSION_SQL, planMigration, schemaSql, storedColumns } from '../../core/schema';
-import { sqlLiteral } from '../../core/sql';
+import { sqlLiteral, timestampLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
+import { schemaDriftStatements } from './schema-drift-sql';
 import { insertQualityResults, qualityChecksQuery, qualityResultsOf } from './quality-sql';
 import type { LoadBookkeeping, LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
@@ -159,7 +160,8 @@ export class DuckDbWarehouse implements Warehouse {
         const b = request.bookkeeping;
         await c.run('BEGIN TRANSACTION');
         try {
-          for (const statement of mergeStatements(b, new Date().toISOString())) await c.run(statement);
+          for (const statement of mergeStatements(b, timestampLiteral(new Date().toISOString()))) await c.run(statement);
+          for (const statement of schemaDriftStatements(b, request.fields)) await c.run(statement);
           const problem = (await c.runAndReadAll(reconciliationQuery(b))).getRows()[0][0];
           if (problem !== null) throw new ReconciliationError(`load ${b.loadId} does not reconcile: ${String(problem)}`);
           const quality = request.quality && (await checkQuality(c, b, request.quality));

@@ -38,7 +38,10 @@ function mergeDimension(table: 'dim_user' | 'dim_product', key: string, used: st
   ];
 }
 
-/** The statements of one load, in order. `finishedAt` stamps the load's row in etl_loads. */
+/**
+ * The statements of one load, in order. `finishedAt` is the SQL expression that stamps the load's row in etl_loads:
+ * a timestamp literal, or the database clock.
+ */
 export function mergeStatements(b: LoadBookkeeping, finishedAt: string): string[] {
   const winners = 'SELECT order_id FROM stg_latest WHERE wins';
   const loadId = sqlLiteral(b.loadId);
@@ -63,7 +66,7 @@ export function mergeStatements(b: LoadBookkeeping, finishedAt: string): string[
       sqlLiteral(b.pipelineId),
       sqlLiteral(b.source),
       timestampLiteral(b.startedAt),
-      timestampLiteral(finishedAt),
+      finishedAt,
       timestampLiteral(b.sinceTs),
       timestampLiteral(b.untilTs),
       timestampLiteral(b.watermark),

@@ -23,6 +23,7 @@ import { SCHEMA_VERSION, STAGED_TABLES, createStagingTableSql, stagedColumns, ST
 import { assertQualityGate, type QualityResult } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { mergeStatements, outcomeOf, outcomeQuery, reconciliationQuery, stagingTable } from './merge-sql';
+import { schemaDriftStatements } from './schema-drift-sql';
 import { insertQualityChecks, qualityChecksQuery, qualityResultsOf } from './quality-sql';
 import type { LoadRequest, LoadResult, Row, Warehouse } from './warehouse';
 
@@ -231,16 +232,18 @@ export class RedshiftWarehouse implements Warehouse {
    * 2. `COPY stg_<t> FROM '<manifest>' … FORMAT AS PARQUET MANIFEST`: the manifest lists exactly this load's files
    *    (with the `content_length` Parquet COPY needs); Parquet columns are matched by position, in DDL order.
    * 3. De-duplication guard per keyed table (see `dedupeStatements`).
-   * 4. The shared merge of merge-sql.ts, then `finished_at` stamped by the database clock.
-   * 5. The reconciliation guard (see `reconciliationGuard`).
+   * 4. The shared merge of merge-sql.ts, its `finished_at` stamped by the database clock (GETDATE(): the start of
+   *    that statement), then the schema drift of schema-drift-sql.ts (two statements when the load's records had
+   *    fields), which the changes are stamped by.
+   * 5. The outcome, the load's etl_loads counts, read through the reconciliation guard (see `outcomeGuard`).
    * 6. With quality gates: the checks (`qualityChecksQuery`, read back after the batch, failed or not), then their
    *    INSERT into quality_checks, which fails the batch when a check failed (see `insertQualityChecks`).
-   * 7. The outcome: `outcomeQuery`, the load's etl_loads counts.
    *
    * The `CREATE TABLE IF NOT EXISTS` DDL is NOT part of this batch: it is `ensureSchema()`, its own batch run once
-   * per process before the first load. The Data API caps a batch at 40 statements and a load with gates takes 40 of them;
-   * the DDL is idempotent and needs no atomicity with the data, and keeping catalog changes out of the load's
-   * transaction keeps that transaction to data alone.
+   * per process before the first load. The Data API caps a batch at 40 statements and a load with gates and schema
+   * drift takes all 40 (a load that would need more fails before it is sent); the DDL is idempotent and needs no
+   * atomicity with the data, and keeping catalog changes out of the load's transaction keeps that transaction to
+   * data alone.
    */
   loadStatements(request: LoadRequest): string[] {
     const b = request.bookkeeping;
@@ -250,13 +253,10 @@ export class RedshiftWarehouse implements Warehouse {
       statements.push(`COPY ${stagingTable(table)} FROM ${sqlLiteral(this.manifestUri(request, table))} ${this.iamRoleClause} FORMAT AS PARQUET MANIFEST`);
     }
     for (const table of STAGED_TABLES) statements.push(...dedupeStatements(table));
-    // merge-sql stamps finished_at with a literal; a placeholder (startedAt) keeps the text deterministic, and the
-    // database clock then stamps the real end, in the same transaction so the placeholder is never visible.
-    statements.push(...mergeStatements(b, b.startedAt));
-    statements.push(`UPDATE etl_loads SET finished_at = GETDATE() WHERE load_id = ${sqlLiteral(b.loadId)}`);
-    statements.push(reconciliationGuard(b));
+    statements.push(...mergeStatements(b, 'GETDATE()'));
+    statements.push(...schemaDriftStatements(b, request.fields));
+    statements.push(outcomeGuard(b));
     if (request.quality) statements.push(qualityChecksQuery(b, request.quality), insertQualityChecks(b, request.quality));
-    statements.push(outcomeQuery(b.loadId));
     if (statements.length > MAX_BATCH_STATEMENTS) {
       throw new Error(`a Redshift load needs ${statements.length} statements, more than the Data API's ${MAX_BATCH_STATEMENTS} per batch`);
     }
@@ -330,7 +330,7 @@ export class RedshiftWarehouse implements Warehouse {
     const b = request.bookkeeping;
     const sqls = this.loadStatements(request);
     // 1-based numbers of the sub-statements whose failure or result means something (0: not in this batch).
-    const guard = sqls.indexOf(reconciliationGuard(b)) + 1;
+    const guard = sqls.indexOf(outcomeGuard(b)) + 1;
     const checks = request.quality ? sqls.indexOf(qualityChecksQuery(b, request.quality)) + 1 : 0;
     if (this.target.ensureSchemaOnLoad !== false) await this.ensureSchemaOnce(heartbeat);
     const id = await this.submit(() =>
@@ -358,7 +358,7 @@ export class RedshiftWarehouse implements Warehouse {
       }
       throw this.statementError(`load ${b.loadId}`, described, COPY_ERRORS_HINT);
     }
-    const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${sqls.length}` })));
+    const result = await this.send(() => this.client.send(new GetStatementResultCommand({ Id: `${id}:${guard}` })));
     const row = result.Records?.[0];
     if (!row || row.length < 5) throw new WarehouseLoadError(`Redshift load ${b.loadId} finished but etl_loads holds no row for it`);
     const outcome = outcomeOf(row.map(plainField));
@@ -494,13 +494,18 @@ function dedupeStatements(table: TableName): string[] {
 }
 
 /**
- * Makes the transaction fail when the load does not reconcile. Redshift has no RAISE outside stored procedures, so
- * the guard turns a problem into a runtime error: `problem` is NULL when everything adds up (the concatenation is
- * then NULL and casts to NULL: the statement succeeds), and otherwise a non-numeric text whose cast to INTEGER
- * fails ("Invalid digit…"), which fails the batch and rolls the whole load back. The `'reconciliation failed: '`
- * prefix keeps the text non-numeric whatever the problem says. Redshift's cast error shows only the offending
- * character, so `load()` recognises the guard by its position and reports the expected counts itself.
+ * The load's outcome (outcomeQuery's columns, first), read through a guard that makes the transaction fail when the
+ * load does not reconcile. Redshift has no RAISE outside stored procedures, so the guard turns a problem into a
+ * runtime error: `problem` is NULL when everything adds up (the concatenation is then NULL and casts to NULL: the
+ * statement succeeds), and otherwise a non-numeric text whose cast to INTEGER fails ("Invalid digit…"), which fails
+ * the batch and rolls the whole load back. The `'reconciliation failed: '` prefix keeps the text non-numeric
+ * whatever the problem says. Redshift's cast error shows only the offending character, so `load()` recognises the
+ * guard by its position and reports the expected counts itself. One statement for both keeps a load within the
+ * Data API's batch limit.
  */
-function reconciliationGuard(b: LoadRequest['bookkeeping']): string {
-  return `SELECT CAST('reconciliation failed: ' || problem AS INTEGER) AS reconciliation_guard FROM (${reconciliationQuery(b)}) r`;
+function outcomeGuard(b: LoadRequest['bookkeeping']): string {
+  return (
+    `SELECT o.*, CAST('reconciliation failed: ' || r.problem AS INTEGER) AS reconciliation_guard ` +
+    `FROM (${outcomeQuery(b.loadId)}) o CROSS JOIN (${reconciliationQuery(b)}) r`
+  );
 }

@@ -1,4 +1,5 @@
 import type { LoadBookkeeping, LoadOutcome } from '../../core/load-counts';
+import type { ObservedFields } from '../../core/schema-drift';
 import type { QualityGates, QualityResult } from '../../core/quality';
 import type { Lake } from '../lake';
 
@@ -7,6 +8,8 @@ export interface LoadRequest {
   lake: Lake;
   /** Lake key of each staged table's COPY manifest. */
   manifests: Record<string, string>;
+  /** The field paths the load's records had (schema drift); without them the load records none and compares nothing. */
+  fields?: ObservedFields;
   /** The pipeline's quality gates: checked inside the load's transaction, a failed one rolls it back. None: no checks. */
   quality?: QualityGates;
 }

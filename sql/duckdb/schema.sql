@@ -73,6 +73,25 @@ CREATE TABLE IF NOT EXISTS etl_loads (
   lines_loaded    BIGINT NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS schema_fields (
+  load_id         VARCHAR NOT NULL,
+  path            VARCHAR NOT NULL,
+  json_type       VARCHAR NOT NULL,
+  nullable        BOOLEAN NOT NULL,
+  records         BIGINT NOT NULL,
+  truncated       BOOLEAN NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS schema_changes (
+  load_id         VARCHAR NOT NULL,
+  path            VARCHAR NOT NULL,
+  change          VARCHAR NOT NULL,
+  old_type        VARCHAR,
+  new_type        VARCHAR,
+  previous_load_id VARCHAR NOT NULL,
+  detected_at     TIMESTAMP NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS quality_checks (
   load_id         VARCHAR NOT NULL,
   "check"         VARCHAR NOT NULL,

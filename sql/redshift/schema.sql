@@ -103,6 +103,31 @@ CREATE TABLE IF NOT EXISTS etl_loads (
 DISTSTYLE ALL
 SORTKEY (started_at);
 
+CREATE TABLE IF NOT EXISTS schema_fields (
+  load_id         VARCHAR(256) NOT NULL,
+  path            VARCHAR(256) NOT NULL,
+  json_type       VARCHAR(256) NOT NULL,
+  nullable        BOOLEAN NOT NULL,
+  records         BIGINT NOT NULL,
+  truncated       BOOLEAN NOT NULL,
+  PRIMARY KEY (load_id, path)
+)
+DISTSTYLE ALL
+SORTKEY (load_id);
+
+CREATE TABLE IF NOT EXISTS schema_changes (
+  load_id         VARCHAR(256) NOT NULL,
+  path            VARCHAR(256) NOT NULL,
+  change          VARCHAR(256) NOT NULL,
+  old_type        VARCHAR(256),
+  new_type        VARCHAR(256),
+  previous_load_id VARCHAR(256) NOT NULL,
+  detected_at     TIMESTAMP NOT NULL,
+  PRIMARY KEY (load_id, path)
+)
+DISTSTYLE ALL
+SORTKEY (detected_at);
+
 CREATE TABLE IF NOT EXISTS quality_checks (
   load_id         VARCHAR(256) NOT NULL,
   "check"         VARCHAR(256) NOT NULL,

@@ -119,7 +119,7 @@ export interface LoadRun {
   counts: RunCounts;
 }
 
-export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?: string; since?: string | null; until?: string | null; quality?: QualityGates };
+export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?: string; since?: string | null; until?: string | null; quality?: QualityGates; pipelineId?: string };
 
 /** transform → stage: everything before the warehouse, which does not depend on its state. */
 export async function prepareLoad(o: LoadOptions): Promise<{ transform: TransformResult; stage: StageResult }> {
@@ -139,9 +139,10 @@ export async function loadPrepared(o: LoadOptions, prepared: { transform: Transf
       lake: o.lake,
       manifests: stage.manifests,
       bookkeeping: loadBookkeeping(
-        { loadId: o.loadId, pipelineId: 'test-pipeline', source: '/data/orders.json', startedAt: o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z', since: o.since, until: o.until },
+        { loadId: o.loadId, pipelineId: o.pipelineId ?? 'test-pipeline', source: '/data/orders.json', startedAt: o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z', since: o.since, until: o.until },
         [transform],
       ),
+      fields: transform.fields,
       quality: o.quality,
     },
     () => undefined,
