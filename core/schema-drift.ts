@@ -68,6 +68,12 @@ export function comparePaths(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Fields in path order, each one's types in name order: as an ObservedFields holds them. */
+export function inPathOrder(fields: ObservedField[]): ObservedField[] {
+  for (const field of fields) field.types.sort();
+  return fields.sort((a, b) => comparePaths(a.path, b.path));
+}
+
 /**
  * The first paths of a set in path order, within MAX_FIELD_PATHS and MAX_FIELD_PATH_BYTES, none after `limit`
  * (the last path a truncated part kept: beyond it that part's paths are unknown). `fields` must be in path order.
@@ -90,7 +96,7 @@ export function cutoffOf(observed: ObservedFields): string | undefined {
 }
 
 /** The lesser of two cutoffs, undefined meaning none. */
-export function lowerCutoff(a: string | undefined, b: string | undefined): string | undefined {
+function lowerCutoff(a: string | undefined, b: string | undefined): string | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   return comparePaths(a, b) <= 0 ? a : b;
@@ -116,10 +122,8 @@ export function mergeObservedFields(parts: readonly ObservedFields[]): ObservedF
       }
     }
   }
-  const fields = [...byPath]
-    .map(([path, { types, records }]) => ({ path, types: [...types].sort(), records }))
-    .sort((a, b) => comparePaths(a.path, b.path));
-  return capFields(fields, limit !== undefined, limit);
+  const fields = [...byPath].map(([path, { types, records }]) => ({ path, types: [...types], records }));
+  return capFields(inPathOrder(fields), limit !== undefined, limit);
 }
 
 /**

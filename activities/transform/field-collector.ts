@@ -1,5 +1,5 @@
 import { JsonNumber } from '../../core/json';
-import { MAX_FIELD_PATHS, MAX_PATH_BYTES, capFields, comparePaths, cutoffOf, type JsonType, type ObservedField, type ObservedFields } from '../../core/schema-drift';
+import { MAX_FIELD_PATHS, MAX_PATH_BYTES, capFields, cutoffOf, inPathOrder, type JsonType, type ObservedField, type ObservedFields } from '../../core/schema-drift';
 import { cutToBytes } from '../../core/schema';
 
 /**
@@ -93,10 +93,8 @@ export class FieldCollector {
   }
 
   private kept(): ObservedFields {
-    const fields: ObservedField[] = [...this.seen]
-      .map(([path, { types, records }]) => ({ path, types: TYPE_NAMES.filter((_, t) => types & (1 << t)).sort(), records }))
-      .sort((a, b) => comparePaths(a.path, b.path));
-    return capFields(fields, this.truncated, this.cutoff);
+    const fields = [...this.seen].map(([path, { types, records }]): ObservedField => ({ path, types: TYPE_NAMES.filter((_, t) => types & (1 << t)), records }));
+    return capFields(inPathOrder(fields), this.truncated, this.cutoff);
   }
 
   private step(next: (ShapeNode | undefined)[], type: number): ShapeNode {
@@ -128,13 +126,18 @@ export class FieldCollector {
     return node.end;
   }
 
+  /** Past a value of `type`: a container's walk and its end; a scalar stays at `node`. */
+  private walkValue(node: ShapeNode, type: number, value: unknown): ShapeNode {
+    if (type === OBJECT) return this.close(this.walkObject(node, value as Members));
+    if (type === ARRAY) return this.close(this.walkArray(node, value as unknown[]));
+    return node;
+  }
+
   private walkObject(node: ShapeNode, object: Members): ShapeNode {
     for (const key in object) {
       const value = object[key];
       const type = typeOf(value);
-      node = this.step(key === node.key ? node.byType! : this.byTypeOf(node, key), type);
-      if (type === OBJECT) node = this.close(this.walkObject(node, value as Members));
-      else if (type === ARRAY) node = this.close(this.walkArray(node, value as unknown[]));
+      node = this.walkValue(this.step(key === node.key ? node.byType! : this.byTypeOf(node, key), type), type, value);
     }
     return node;
   }
@@ -147,9 +150,7 @@ export class FieldCollector {
       // A run of scalars of one type adds no path: long lists of numbers or strings walk as one element.
       if (type === previous && type !== OBJECT && type !== ARRAY) continue;
       previous = type;
-      node = this.step((node.elements ??= []), type);
-      if (type === OBJECT) node = this.close(this.walkObject(node, value as Members));
-      else if (type === ARRAY) node = this.close(this.walkArray(node, value as unknown[]));
+      node = this.walkValue(this.step((node.elements ??= []), type), type, value);
     }
     return node;
   }
