@@ -61,7 +61,10 @@ export function identifier(value: unknown): string | null {
 
 /** Whether a text column holds this value: its UTF-8 bytes within the column's limit. */
 export function fitsColumn(table: TableName, column: string, value: string | null): boolean {
-  return value === null || Buffer.byteLength(value, 'utf8') <= maxBytes(table, column);
+  if (value === null) return true;
+  const limit = maxBytes(table, column);
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most values fit without counting their bytes.
+  return value.length * 3 <= limit || Buffer.byteLength(value, 'utf8') <= limit;
 }
 
 /** Whether every value of an order fits the column it goes to (amount: DECIMAL(18,2)). */
