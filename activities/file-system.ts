@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { LakeAccessError, LakeNotFoundError, WarehouseAccessError } from '../core/errors';
 
@@ -32,6 +33,14 @@ export function fileError(err: unknown, owner: FileOwner, doing: string): unknow
   if (DENIED[code]) return new ERRORS[owner].access(`${owner}: ${where}: ${DENIED[code]} (${code})`);
   if (MISSING[code]) return new ERRORS[owner].notFound(`${owner}: ${where}: ${MISSING[code]} (${code})`);
   return err;
+}
+
+/** A lake file's bytes as a stream, opened first: a missing or denied file fails here as fileError says. */
+export async function openForReading(file: string, doing: string): Promise<Readable> {
+  const handle = await open(file).catch((err: unknown) => {
+    throw fileError(err, 'lake', doing);
+  });
+  return handle.createReadStream();
 }
 
 /**

@@ -7,7 +7,7 @@ import { planPartitions, type PartitionPlan, type PlanInput } from './extract/pa
 import type { SourceMark } from './extract/source-mark';
 import type { Lakes, S3Settings } from './lake';
 import { stageLoad, type StageInput, type StageResult } from './stage/stage';
-import { parseProductsCsv, parseUsersCsv } from './transform/reference';
+import { streamProductsCsv, streamUsersCsv } from './transform/reference';
 import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
@@ -134,10 +134,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The manifests naming every partition's parts, and the reference rows of the dimensions. */
     stage: timedStage('stage', async (input: Omit<StageInput, 'users' | 'products'> & OfPipeline & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> => {
-      const [users, products] = await Promise.all([
-        input.usersCsv ? lakes.read(input.usersCsv).then((b) => parseUsersCsv(b.toString('utf8'), `users file ${input.usersCsv}`)) : [],
-        input.productsCsv ? lakes.read(input.productsCsv).then((b) => parseProductsCsv(b.toString('utf8'), `products file ${input.productsCsv}`)) : [],
-      ]);
+      // Each file is opened when the stage comes to it, and streamed.
+      const rowsOf = async function* (location: string | undefined, read: typeof streamUsersCsv | typeof streamProductsCsv, name: string) {
+        if (location) yield* read(await lakes.stream(location), `${name} file ${location}`);
+      };
+      const users = rowsOf(input.usersCsv, streamUsersCsv, 'users');
+      const products = rowsOf(input.productsCsv, streamProductsCsv, 'products');
       const result = await stageLoad({ loadId: input.loadId, parts: input.parts, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
       metrics.bytesStaged.inc({ pipeline: input.pipelineId }, result.bytes);
       return result;

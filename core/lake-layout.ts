@@ -6,7 +6,7 @@ import type { TableName } from './schema';
  *
  *   raw/<loadId>/pNNNN/page-NNNNNN.jsonl            extract: a partition's source pages, as received
  *   staged/<loadId>/<table>/pNNNN-NNNNNN.parquet    transform: a partition's Parquet parts, a chunk each
- *   staged/<loadId>/<table>/reference.parquet       stage: the reference rows of dim_user / dim_product
+ *   staged/<loadId>/<table>/reference-NNNNNN.parquet  stage: the reference rows of dim_user / dim_product, a chunk each
  *   staged/<loadId>/<table>.manifest                stage: the COPY manifest naming all of a table's parts
  */
 
@@ -25,8 +25,8 @@ const stagedPrefix = (loadId: string): string => `staged/${loadId}/`;
 export const stagedPartKey = (loadId: string, table: TableName, partition: number, part: number): string =>
   `${stagedPrefix(loadId)}${table}/p${sequence(partition, 4)}-${sequence(part)}.parquet`;
 
-/** The reference rows (users, products files) of a dimension, or an empty part of a table nothing else filled. */
-export const stagedReferenceKey = (loadId: string, table: TableName): string => `${stagedPrefix(loadId)}${table}/reference.parquet`;
+/** A chunk of the reference rows (users, products files) of a dimension, or an empty part of a table nothing else filled. */
+export const stagedReferenceKey = (loadId: string, table: TableName, part = 1): string => `${stagedPrefix(loadId)}${table}/reference-${sequence(part)}.parquet`;
 
 export const stagedManifestKey = (loadId: string, table: TableName): string => `${stagedPrefix(loadId)}${table}.manifest`;
 

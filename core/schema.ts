@@ -202,9 +202,13 @@ const TEXT_LIMITS = Object.fromEntries(
 /**
  * Columns staging adds after a table's own (staged Parquet and `stg_<table>` only, never the warehouse tables).
  * The transform stages every valid version of an order with its stream position; the merge keeps the latest of
- * each order (§4.2) and the item rejections of that version only: a rejection of a whole record has none.
+ * each order (§4.2) and the item rejections of that version only: a rejection of a whole record has none. The
+ * stage streams a reference file's rows as they are, each with its line; of an id the file repeats, the merge keeps
+ * the last line's row.
  */
 export const STAGING_COLUMNS: Partial<Record<TableName, Column[]>> = {
+  dim_user: [col('source_line', 'bigint', false)],
+  dim_product: [col('source_line', 'bigint', false)],
   dim_order: [col('stream_position', 'bigint', false)],
   fact_sales: [col('stream_position', 'bigint', false)],
   rejected_records: [col('stream_position', 'bigint')],

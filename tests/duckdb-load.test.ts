@@ -296,6 +296,25 @@ describe('load: money, bookkeeping and the merge of §4.6', () => {
     expect(await warehouse.query("SELECT COUNT(*) AS n FROM rejected_records WHERE load_id = 'L2'")).toEqual([{ n: 0 }]);
   });
 
+  test('a reference file that repeats an id: its last line wins, though the stage wrote the lines to different parts', async () => {
+    const ref = reference(
+      'user_id,email,country,created_at\nu1,first@example.com,AR,2023-01-01\nu2,two@example.com,CL,2024-02-02\nu1,"second\n@example.com",BR,2023-06-01\nu1,last@example.com,PE,2024-01-01\n',
+      'sku,name,category,price\nA,Old Apple,fruit,9.99\nA,Apple,fruit,1.00\n',
+      1,
+    );
+    const options = { lake, warehouse, loadId: 'L1', records: [order('o1', '2025-10-01T10:00:00Z', [{ sku: 'A', qty: 1 }])], reference: ref };
+    const prepared = await prepareLoad(options);
+    expect(prepared.stage.rows).toMatchObject({ dim_user: 4, dim_product: 2 });
+    const manifest = JSON.parse((await lake.get(prepared.stage.manifests.dim_user)).toString()) as { entries: { url: string }[] };
+    expect(manifest.entries.map((e) => path.basename(e.url))).toEqual(['reference-000001.parquet', 'reference-000002.parquet', 'reference-000003.parquet', 'reference-000004.parquet']);
+    await loadPrepared(options, prepared);
+    expect(await warehouse.query(dumpSql('dim_user', 'user_id'))).toEqual([
+      { user_id: 'u1', email: 'last@example.com', country: 'PE', created_at: '2024-01-01 00:00:00', is_inferred: 'false' },
+      { user_id: 'u2', email: 'two@example.com', country: 'CL', created_at: '2024-02-02 00:00:00', is_inferred: 'false' },
+    ]);
+    expect(await warehouse.query(dumpSql('dim_product', 'sku'))).toEqual([{ sku: 'A', name: 'Apple', category: 'fruit', price: '1.00', is_inferred: 'false' }]);
+  });
+
   test('an inferred member becomes real when a later reference file has it; a real one is never downgraded', async () => {
     const user = (ids: string) => reference(`user_id,email,country,created_at\n${ids}`, 'sku,name,category,price\nA,Apple,fruit,1.00\n');
     const users = async () => warehouse.query(dumpSql('dim_user', 'user_id'));

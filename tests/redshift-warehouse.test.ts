@@ -32,7 +32,7 @@ const ROLE = 'arn:aws:iam::123456789012:role/orders-etl-copy';
 /** A lake that only knows its addresses: the Redshift loader never reads files itself, COPY does. */
 function s3Lake(root = 's3://lake-bucket/etl'): Lake {
   const unused = () => Promise.reject(new Error('the Redshift loader must not read the lake'));
-  return { location: root, put: unused, putFile: unused, get: unused, localFile: unused, list: unused, uri: (key) => `${root}/${key}`, keyOf: (uri) => uri.slice(root.length + 1) };
+  return { location: root, put: unused, putFile: unused, get: unused, getStream: unused, localFile: unused, list: unused, uri: (key) => `${root}/${key}`, keyOf: (uri) => uri.slice(root.length + 1) };
 }
 
 function bookkeeping(loadId = '20240102T030405Z-abcd1234'): LoadBookkeeping {
@@ -110,16 +110,16 @@ describe('SQL of one load', () => {
       copy('dim_order'),
       copy('fact_sales'),
       copy('rejected_records'),
-      'CREATE TEMP TABLE dup_dim_user AS SELECT user_id, email, country, created_at, is_inferred FROM (SELECT user_id, email, country, created_at, is_inferred, ' +
-        'ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY user_id, email, country, created_at, is_inferred) AS dup_rank, COUNT(*) OVER (PARTITION BY user_id) AS dup_count ' +
+      'CREATE TEMP TABLE dup_dim_user AS SELECT user_id, email, country, created_at, is_inferred, source_line FROM (SELECT user_id, email, country, created_at, is_inferred, source_line, ' +
+        'ROW_NUMBER() OVER (PARTITION BY user_id, source_line ORDER BY user_id, email, country, created_at, is_inferred, source_line) AS dup_rank, COUNT(*) OVER (PARTITION BY user_id, source_line) AS dup_count ' +
         'FROM stg_dim_user) d WHERE dup_count > 1 AND dup_rank = 1',
-      'DELETE FROM stg_dim_user USING dup_dim_user WHERE stg_dim_user.user_id = dup_dim_user.user_id',
-      'INSERT INTO stg_dim_user (user_id, email, country, created_at, is_inferred) SELECT user_id, email, country, created_at, is_inferred FROM dup_dim_user',
-      'CREATE TEMP TABLE dup_dim_product AS SELECT sku, name, category, price, is_inferred FROM (SELECT sku, name, category, price, is_inferred, ' +
-        'ROW_NUMBER() OVER (PARTITION BY sku ORDER BY sku, name, category, price, is_inferred) AS dup_rank, COUNT(*) OVER (PARTITION BY sku) AS dup_count ' +
+      'DELETE FROM stg_dim_user USING dup_dim_user WHERE stg_dim_user.user_id = dup_dim_user.user_id AND stg_dim_user.source_line = dup_dim_user.source_line',
+      'INSERT INTO stg_dim_user (user_id, email, country, created_at, is_inferred, source_line) SELECT user_id, email, country, created_at, is_inferred, source_line FROM dup_dim_user',
+      'CREATE TEMP TABLE dup_dim_product AS SELECT sku, name, category, price, is_inferred, source_line FROM (SELECT sku, name, category, price, is_inferred, source_line, ' +
+        'ROW_NUMBER() OVER (PARTITION BY sku, source_line ORDER BY sku, name, category, price, is_inferred, source_line) AS dup_rank, COUNT(*) OVER (PARTITION BY sku, source_line) AS dup_count ' +
         'FROM stg_dim_product) d WHERE dup_count > 1 AND dup_rank = 1',
-      'DELETE FROM stg_dim_product USING dup_dim_product WHERE stg_dim_product.sku = dup_dim_product.sku',
-      'INSERT INTO stg_dim_product (sku, name, category, price, is_inferred) SELECT sku, name, category, price, is_inferred FROM dup_dim_product',
+      'DELETE FROM stg_dim_product USING dup_dim_product WHERE stg_dim_product.sku = dup_dim_product.sku AND stg_dim_product.source_line = dup_dim_product.source_line',
+      'INSERT INTO stg_dim_product (sku, name, category, price, is_inferred, source_line) SELECT sku, name, category, price, is_inferred, source_line FROM dup_dim_product',
       'CREATE TEMP TABLE dup_dim_order AS SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position FROM ' +
         '(SELECT order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position, ' +
         'ROW_NUMBER() OVER (PARTITION BY order_id, stream_position ORDER BY order_id, user_id, created_at, order_date, total_amount, currency, source, promo, item_count, stream_position) AS dup_rank, ' +

@@ -3,10 +3,11 @@
  * its exact expected output. Instants are written as literal microseconds, so the machine's zone cannot matter
  * (the suite is also run with TZ=America/Lima).
  */
+import { Readable } from 'node:stream';
 import { InvalidInputError } from '../core/errors';
 import { JsonNumber } from '../core/json';
 import { decimalTextToCents, fitsMoneyColumn, MAX_CENTS, parseMoney } from '../core/money';
-import { parseProductsCsv, parseUsersCsv } from '../activities/transform/reference';
+import { parseProductsCsv, parseUsersCsv, streamUsersCsv } from '../activities/transform/reference';
 import {
   checkItem,
   checkRecord,
@@ -430,6 +431,28 @@ describe('reference CSVs (§4.5)', () => {
     expect(() => parseProductsCsv(`sku,name\n${euros(258)},n\n`)).toThrow(new InvalidInputError('the products file, line 2, column sku: the value does not fit 256 bytes (UTF-8)'));
     expect(() => parseProductsCsv('sku,price\nA,1\nB,10000000000000000\n')).toThrow(new InvalidInputError('the products file, line 3, column price: the value does not fit DECIMAL(18,2)'));
     expect(parseUsersCsv(`user_id,email\nu1,${euros(255)}\n`)).toEqual([{ user_id: 'u1', email: euros(255), country: null, created_at: null, is_inferred: false }]);
+  });
+
+  test('streamUsersCsv: every row with the line it ends on, repeated ids kept, whatever the chunks; a bad value names its line', async () => {
+    const csv = '\uFEFFuser_id,email\nu1,first@example.com\n\n,nobody@example.com\n"u2","two\nlines"\nu1,second@example.com\n';
+    const bytes = Buffer.from(csv);
+    const rows = async (chunks: Buffer[], file?: string) => {
+      const out: { row: { user_id: string; email: string | null }; line: number }[] = [];
+      for await (const { row, line } of streamUsersCsv(Readable.from(chunks), file)) out.push({ row: { user_id: row.user_id, email: row.email }, line });
+      return out;
+    };
+    const expected = [
+      { row: { user_id: 'u1', email: 'first@example.com' }, line: 2 },
+      { row: { user_id: 'u2', email: 'two\nlines' }, line: 6 },
+      { row: { user_id: 'u1', email: 'second@example.com' }, line: 7 },
+    ];
+    expect(await rows([bytes])).toEqual(expected);
+    // Split inside the BOM, a quoted field and a line break: the same rows and lines.
+    expect(await rows([bytes.subarray(0, 2), bytes.subarray(2, 40), bytes.subarray(40, 68), bytes.subarray(68)])).toEqual(expected);
+    await expect(rows([Buffer.from(`user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`)], 'users file /x/users.csv')).rejects.toThrow(
+      new InvalidInputError('users file /x/users.csv, line 3, column email: the value does not fit 256 bytes (UTF-8)'),
+    );
+    await expect(rows([Buffer.from('user_id,email\nu1,"open\n')])).rejects.toThrow(InvalidInputError);
   });
 
   test('parseUsersCsv: a file without a user_id column is refused', () => {

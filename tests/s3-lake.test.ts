@@ -72,8 +72,8 @@ test('a run with an S3 lake stages raw pages, tables and Parquet there and loads
       `staged/${loadId}/dim_order/p0000-000001.parquet`,
       `staged/${loadId}/fact_sales/p0000-000002.parquet`,
       `staged/${loadId}/rejected_records/p0000-000003.parquet`,
-      `staged/${loadId}/dim_user/reference.parquet`,
-      `staged/${loadId}/dim_product/reference.parquet`,
+      `staged/${loadId}/dim_user/reference-000001.parquet`,
+      `staged/${loadId}/dim_product/reference-000001.parquet`,
     ].sort(),
   );
   const manifest = JSON.parse((await openLake(`s3://${BUCKET}/orders`, s3Env()).get(`staged/${loadId}/fact_sales.manifest`)).toString());

@@ -138,7 +138,8 @@ describe('the same staged loads on DuckDB and on PostgreSQL running the Redshift
         order('o2', '2025-09-30T23:30:00-05:00', [{ sku: 'A', qty: 1, price: '1' }], { user_id: 'u2' }),
         ['junk'],
         order('o9', '2025-10-01T09:00:00Z', [{ sku: 'A', qty: 0, price: 1 }]),
-      ], reference(users('u1,one@example.com,PE,2024-01-01\n'), products('A,Apple,fruit,1.00\n'))),
+        // u1 and A repeated: the last line wins.
+      ], reference(users('u1,old@example.com,AR,2023-01-01\nu1,one@example.com,PE,2024-01-01\n'), products('A,Old Apple,fruit,9.99\nA,Apple,fruit,1.00\n'), 1)),
       // A newer version of o1 with fewer items, and a new order.
       await stage('L2', [order('o1', '2025-10-01T11:00:00Z', [{ sku: 'D', qty: 4, price: 0.25 }], { amount: 1 }), order('o3', '2025-10-02T10:00:00Z', [{ sku: 'A', qty: 3, price: 2 }], { user_id: 'u3' })]),
       // An older version of o1: kept out.

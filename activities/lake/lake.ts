@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** The lake: where raw pages, transformed tables and staged Parquet files live, addressed by keys. */
 export interface LakeObject {
   key: string;
@@ -12,6 +14,8 @@ export interface Lake {
   /** Uploads a local file (large objects: Parquet), streaming. */
   putFile(key: string, localPath: string): Promise<void>;
   get(key: string): Promise<Buffer>;
+  /** The object's bytes as a stream (large objects read once: reference files). */
+  getStream(key: string): Promise<Readable>;
   /**
    * A local file holding the object, for readers that need a path (DuckDB): a local lake's own file, or a
    * streamed download into `scratchDir` (its name derived from the key, so keys never collide).

@@ -1,8 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ensureDirectory, fileError } from '../file-system';
+import { ensureDirectory, fileError, openForReading } from '../file-system';
 import type { Lake, LakeObject } from './lake';
 
 /**
@@ -46,6 +47,10 @@ export class LocalLake implements Lake {
     } catch (err) {
       throw fileError(err, 'lake', `cannot read ${key} in ${this.location}`);
     }
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    return openForReading(this.uri(key), `cannot read ${key} in ${this.location}`);
   }
 
   async localFile(key: string): Promise<string> {

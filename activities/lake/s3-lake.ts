@@ -101,20 +101,20 @@ export class S3Lake implements Lake {
     );
   }
 
-  private async body(key: string): Promise<Readable> {
+  async getStream(key: string): Promise<Readable> {
     const out = await this.call(`reading ${this.objectKey(key)}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
     return out.Body as Readable;
   }
 
   async get(key: string): Promise<Buffer> {
     const chunks: Buffer[] = [];
-    for await (const chunk of await this.body(key)) chunks.push(chunk as Buffer);
+    for await (const chunk of await this.getStream(key)) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
   }
 
   async localFile(key: string, scratchDir: string): Promise<string> {
     const file = path.join(scratchDir, key.replace(/\//g, '__'));
-    await pipeline(await this.body(key), createWriteStream(file));
+    await pipeline(await this.getStream(key), createWriteStream(file));
     return file;
   }
 

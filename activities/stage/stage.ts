@@ -1,25 +1,31 @@
 import { stagedManifestKey, stagedReferenceKey, type CopyManifest, type StagedPart } from '../../core/lake-layout';
-import { STAGED_TABLES, type TableName } from '../../core/schema';
+import { STAGED_TABLES, TABLES, type TableName } from '../../core/schema';
 import type { Lake } from '../lake';
 import { ParquetPartWriter } from '../parquet/parquet-writer';
 import { TableBuffer, type Value } from '../parquet/table-buffer';
 
-/** A reference row: its columns' typed values (see transform/reference.ts). */
+/** A reference row: its columns' typed values (see transform/reference.ts), and the line of its file it ends on. */
 export type ReferenceRow = { readonly [column: string]: Value };
+export interface ReferenceLine {
+  row: ReferenceRow;
+  line: number;
+}
 
 /**
  * The stage: after every partition's transform, one COPY manifest per table naming exactly this load's parts,
- * and the reference rows of the dimensions (the users and products files) as their own part. A table nothing
- * filled gets an empty part, so every manifest lists a file with the table's columns.
+ * and the reference rows of the dimensions (the users and products files) as parts of their own, streamed a chunk
+ * at a time. A table nothing filled gets an empty part, so every manifest lists a file with the table's columns.
  */
 
 export interface StageInput {
   loadId: string;
   /** Every part the load's transforms wrote. */
   parts: StagedPart[];
-  /** The reference files' rows. */
-  users: readonly ReferenceRow[];
-  products: readonly ReferenceRow[];
+  /** The reference files' rows, as they are read: repeated ids too (the merge keeps an id's last line). */
+  users: AsyncIterable<ReferenceLine>;
+  products: AsyncIterable<ReferenceLine>;
+  /** Reference rows a part holds: bounds the stage's memory. */
+  chunkRows?: number;
 }
 
 export interface StageResult {
@@ -30,25 +36,37 @@ export interface StageResult {
   rows: Record<string, number>;
 }
 
-function referenceTable(table: TableName, rows: readonly ReferenceRow[]): TableBuffer {
-  const buffer = new TableBuffer(table, Math.max(rows.length, 1));
+const REFERENCE_CHUNK_ROWS = 100_000;
+
+/** A dimension's reference rows as Parquet parts of `chunkRows` rows each (none for no rows). */
+async function stageReference(table: TableName, lines: AsyncIterable<ReferenceLine>, write: (buffer: TableBuffer, part: number) => Promise<StagedPart>, chunkRows: number): Promise<StagedPart[]> {
+  const parts: StagedPart[] = [];
+  const names = TABLES[table].columns.map((c) => c.name);
   const values: Value[] = [];
-  for (const row of rows) {
-    buffer.columns.forEach((c, i) => (values[i] = row[c.column.name] ?? null));
+  let buffer = new TableBuffer(table, chunkRows);
+  for await (const { row, line } of lines) {
+    names.forEach((name, i) => (values[i] = row[name] ?? null));
+    values[names.length] = line; // source_line, the staging column after the table's own
     buffer.append(values);
+    if (buffer.rows === chunkRows) {
+      parts.push(await write(buffer, parts.length + 1));
+      buffer = new TableBuffer(table, chunkRows);
+    }
   }
-  return buffer;
+  if (buffer.rows > 0) parts.push(await write(buffer, parts.length + 1));
+  return parts;
 }
 
 export async function stageLoad(input: StageInput, lake: Lake, heartbeat: (table: string) => void): Promise<StageResult> {
   const parts = [...input.parts];
   const writer = await ParquetPartWriter.open();
   try {
-    const reference: [TableName, readonly ReferenceRow[]][] = [['dim_user', input.users], ['dim_product', input.products]];
-    for (const [table, rows] of reference) {
+    const write = (table: TableName) => (buffer: TableBuffer, part: number) => {
       heartbeat(table);
-      parts.push(await writer.write(referenceTable(table, rows), stagedReferenceKey(input.loadId, table), lake));
-    }
+      return writer.write(buffer, stagedReferenceKey(input.loadId, table, part), lake);
+    };
+    const reference: [TableName, AsyncIterable<ReferenceLine>][] = [['dim_user', input.users], ['dim_product', input.products]];
+    for (const [table, lines] of reference) parts.push(...(await stageReference(table, lines, write(table), input.chunkRows ?? REFERENCE_CHUNK_ROWS)));
     for (const table of STAGED_TABLES) {
       if (!parts.some((p) => p.table === table)) parts.push(await writer.write(new TableBuffer(table, 1), stagedReferenceKey(input.loadId, table), lake));
     }

@@ -1,4 +1,7 @@
-import { parse } from 'csv-parse/sync';
+import { pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { parse as parseStream, type InfoRecord, type Options } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import { InvalidInputError } from '../../core/errors';
 import { maxBytes, TABLES, type Column, type TableName } from '../../core/schema';
 import { fitsMoneyColumn, parseMoney } from '../../core/money';
@@ -33,69 +36,118 @@ function fitsValue(table: TableName, column: Column, value: string): boolean {
 /** A reference file's records, each a lookup of its (trimmed, blank = undefined) value by column name. */
 type CsvValue = (column: string) => string | undefined;
 
-/**
- * The records of a reference file, each value checked against the column of `table` it goes to: a value too long
- * for any warehouse is the file's error (it names the line and column), not a load that fails at the COPY.
- * Records are parsed as arrays (objects per record cost a third of the parse) and read through the header.
- */
-function parseCsv<T>(text: string, file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null): T[] {
-  const options = { bom: true, skip_empty_lines: true, trim: true };
-  let records: string[][];
-  try {
-    records = parse(text, options);
-  } catch (err) {
-    throw new InvalidInputError(`${file} is not valid CSV: ${(err as Error).message}`);
-  }
-  if (records.length === 0) return [];
-  const header = new Map(records[0].map((name, index) => [name.toLowerCase(), index]));
-  if (!header.has(required)) throw new InvalidInputError(`${file} has no "${required}" column`);
-  const checked = TABLES[table].columns.flatMap((column) => (header.has(column.name) ? [{ column, index: header.get(column.name)! }] : []));
-  const rows: T[] = [];
-  for (let r = 1; r < records.length; r++) {
-    const record = records[r];
-    for (const { column, index } of checked) {
-      const cell = record[index];
-      if (cell === undefined || cell === '' || fitsValue(table, column, cell)) continue;
-      const limit = column.type === 'money' ? 'DECIMAL(18,2)' : `${maxBytes(table, column.name)} bytes (UTF-8)`;
-      // Line numbers cost a third of the parse: they are looked up only for the error.
-      const { info } = (parse(text, { ...options, info: true }) as unknown as { info: { lines: number } }[])[r];
-      throw new InvalidInputError(`${file}, line ${info.lines}, column ${column.name}: the value does not fit ${limit}`);
-    }
-    const row = toRow((name) => {
-      const cell = record[header.get(name) ?? -1];
-      return cell === '' ? undefined : cell;
-    });
-    if (row !== null) rows.push(row);
-  }
-  return rows;
+/** A reference row and the line of its file it ends on: of rows with one id, the merge keeps the last line's. */
+export interface ReferenceLine<T> {
+  row: T;
+  line: number;
 }
+
+/**
+ * csv-parse options that turn each record of a reference file into a row (or skip it: `toRow` gives null), each
+ * value checked against the column of `table` it goes to: a value too long for any warehouse is the file's error
+ * (it names the line and column), not a load that fails at the COPY. Records are parsed as arrays (objects per
+ * record cost a third of the parse) and read through the header, the first record.
+ */
+function csvOptions<T>(file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null): Options {
+  let header: Map<string, number> | undefined;
+  let checked: { column: Column; index: number }[] = [];
+  return {
+    bom: true,
+    skip_empty_lines: true,
+    trim: true,
+    on_record: ((record: string[], context: InfoRecord): ReferenceLine<T> | null => {
+      if (header === undefined) {
+        header = new Map(record.map((name, index) => [name.toLowerCase(), index]));
+        if (!header.has(required)) throw new InvalidInputError(`${file} has no "${required}" column`);
+        checked = TABLES[table].columns.flatMap((column) => (header!.has(column.name) ? [{ column, index: header!.get(column.name)! }] : []));
+        return null;
+      }
+      for (const { column, index } of checked) {
+        const cell = record[index];
+        if (cell === undefined || cell === '' || fitsValue(table, column, cell)) continue;
+        const limit = column.type === 'money' ? 'DECIMAL(18,2)' : `${maxBytes(table, column.name)} bytes (UTF-8)`;
+        throw new InvalidInputError(`${file}, line ${context.lines}, column ${column.name}: the value does not fit ${limit}`);
+      }
+      const columns = header;
+      const row = toRow((name) => {
+        const cell = record[columns.get(name) ?? -1];
+        return cell === '' ? undefined : cell;
+      });
+      return row === null ? null : { row, line: context.lines };
+      // csv-parse's types allow a record of another type than string[] only with `columns`.
+    }) as unknown as Options['on_record'],
+  };
+}
+
+const csvError = (err: unknown, file: string): Error =>
+  err instanceof InvalidInputError ? err : new InvalidInputError(`${file} is not valid CSV: ${(err as Error).message}`);
 
 /** Keeps the last row of each id: a reference file that repeats an id means its latest line. */
-function lastById<T>(rows: T[], id: (row: T) => string): T[] {
-  return [...new Map(rows.map((row) => [id(row), row])).values()];
+function lastById<T>(lines: ReferenceLine<T>[], id: (row: T) => string): T[] {
+  return [...new Map(lines.map(({ row }) => [id(row), row])).values()];
+}
+
+/** A whole reference file's rows, the last of each id (preflight, tests). */
+function parseCsv<T>(text: string, file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null, id: (row: T) => string): T[] {
+  let lines: ReferenceLine<T>[];
+  try {
+    lines = parseSync(text, csvOptions(file, required, table, toRow)) as unknown as ReferenceLine<T>[];
+  } catch (err) {
+    throw csvError(err, file);
+  }
+  return lastById(lines, id);
 }
 
 /**
- * The users reference file (CSV with a header; CRLF and quoted fields welcome). Rows without an id are skipped.
- * `file` names it in errors.
+ * A reference file's rows as its bytes stream in, with their lines, repeated ids and all (the stage): memory is
+ * bounded by what the consumer holds, not by the file.
  */
-export function parseUsersCsv(text: string, file = 'the users file'): UserRow[] {
-  const rows = parseCsv(text, file, 'user_id', 'dim_user', (value): UserRow | null => {
-    const userId = identifier(value('user_id'));
-    if (userId === null) return null;
-    const createdAt = value('created_at');
-    return { user_id: userId, email: value('email') ?? null, country: value('country') ?? null, created_at: createdAt === undefined ? null : parseIsoDateOrDateTime(createdAt), is_inferred: false };
-  });
-  return lastById(rows, (r) => r.user_id);
+async function* streamCsv<T>(input: Readable, file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null): AsyncGenerator<ReferenceLine<T>> {
+  const parser = parseStream(csvOptions(file, required, table, toRow));
+  // A failing read destroys the parser with its error, which the loop below throws.
+  pipeline(input, parser, () => undefined);
+  try {
+    for await (const line of parser) yield line as ReferenceLine<T>;
+  } catch (err) {
+    throw csvError(err, file);
+  }
 }
 
-/** The products reference file. A price that is not a number becomes NULL. */
+/** A users file record as its row; none without an id (such rows are skipped). */
+function userRow(value: CsvValue): UserRow | null {
+  const userId = identifier(value('user_id'));
+  if (userId === null) return null;
+  const createdAt = value('created_at');
+  return { user_id: userId, email: value('email') ?? null, country: value('country') ?? null, created_at: createdAt === undefined ? null : parseIsoDateOrDateTime(createdAt), is_inferred: false };
+}
+
+/** A products file record as its row. A price that is not a number becomes NULL. */
+function productRow(value: CsvValue): ProductRow | null {
+  const sku = identifier(value('sku'));
+  if (sku === null) return null;
+  const cents = parseMoney(value('price') ?? null);
+  return { sku, name: value('name') ?? null, category: value('category') ?? null, price: typeof cents === 'bigint' ? cents : null, is_inferred: false };
+}
+
+/**
+ * The users reference file (CSV with a header; CRLF and quoted fields welcome), the last row of each id. Rows
+ * without an id are skipped. `file` names it in errors.
+ */
+export function parseUsersCsv(text: string, file = 'the users file'): UserRow[] {
+  return parseCsv(text, file, 'user_id', 'dim_user', userRow, (r) => r.user_id);
+}
+
+/** The products reference file, the last row of each sku. */
 export function parseProductsCsv(text: string, file = 'the products file'): ProductRow[] {
-  const rows = parseCsv(text, file, 'sku', 'dim_product', (value): ProductRow | null => {
-    const sku = identifier(value('sku'));
-    if (sku === null) return null;
-    const cents = parseMoney(value('price') ?? null);
-    return { sku, name: value('name') ?? null, category: value('category') ?? null, price: typeof cents === 'bigint' ? cents : null, is_inferred: false };
-  });
-  return lastById(rows, (r) => r.sku);
+  return parseCsv(text, file, 'sku', 'dim_product', productRow, (r) => r.sku);
+}
+
+/** The users file's rows as it streams in, each with its line (repeated ids included: see ReferenceLine). */
+export function streamUsersCsv(input: Readable, file = 'the users file'): AsyncGenerator<ReferenceLine<UserRow>> {
+  return streamCsv(input, file, 'user_id', 'dim_user', userRow);
+}
+
+/** The products file's rows as it streams in, each with its line. */
+export function streamProductsCsv(input: Readable, file = 'the products file'): AsyncGenerator<ReferenceLine<ProductRow>> {
+  return streamCsv(input, file, 'sku', 'dim_product', productRow);
 }

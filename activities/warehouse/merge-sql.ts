@@ -24,16 +24,17 @@ function insertLatest(table: 'dim_order' | 'fact_sales'): string {
 }
 
 /**
- * A dimension: reference rows replace stored ones; ids the latest versions use that neither the reference nor the
- * table has become inferred members (all other columns NULL).
+ * A dimension: reference rows replace stored ones (of an id the file repeats, its last line's row); ids the latest
+ * versions use that neither the reference nor the table has become inferred members (all other columns NULL).
  */
 function mergeDimension(table: 'dim_user' | 'dim_product', key: string, used: string): string[] {
   const cols = columnNames(table);
   const nulls = cols.map((c) => (c === key ? `u.${key}` : c === 'is_inferred' ? 'TRUE' : 'NULL'));
   const absent = (from: string) => `NOT EXISTS (SELECT 1 FROM ${from} t WHERE t.${key} = u.${key})`;
+  const lastLines = `(SELECT ${cols.join(', ')}, ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY source_line DESC) AS line_rank FROM ${stagingTable(table)}) r`;
   return [
     `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${stagingTable(table)})`,
-    `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${stagingTable(table)} UNION ALL ` +
+    `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${lastLines} WHERE r.line_rank = 1 UNION ALL ` +
       `SELECT ${nulls.join(', ')} FROM (SELECT DISTINCT ${key} FROM (${used}) v) u WHERE ${absent(table)} AND ${absent(stagingTable(table))}`,
   ];
 }

@@ -5,6 +5,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { encodeRawLine } from '../../core/json';
 import { rawPageKey, rawPrefix } from '../../core/lake-layout';
 import { LocalLake } from '../../activities/lake/local-lake';
@@ -14,7 +15,7 @@ import type { QualityGates } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { loadBookkeeping } from '../../core/load-counts';
 import { stageLoad, type StageResult } from '../../activities/stage/stage';
-import { parseProductsCsv, parseUsersCsv, type ProductRow, type UserRow } from '../../activities/transform/reference';
+import { streamProductsCsv, streamUsersCsv } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb-warehouse';
 import type { LoadResult, Row } from '../../activities/warehouse/warehouse';
@@ -58,15 +59,19 @@ export async function readTable(warehouse: DuckDbWarehouse, table: TableName, wh
   return warehouse.query(`SELECT ${cols.join(', ')} FROM ${table} WHERE ${where} ORDER BY ${key.map((k) => `${k} NULLS FIRST`).join(', ')}`);
 }
 
+/** The reference files' texts (none: no file), streamed into the stage as a run's files are. */
 export interface Reference {
-  users: UserRow[];
-  products: ProductRow[];
+  usersCsv: string;
+  productsCsv: string;
+  /** Reference rows per staged part (the stage's default when absent). */
+  chunkRows?: number;
 }
 
-export const reference = (usersCsv = '', productsCsv = ''): Reference => ({
-  users: usersCsv ? parseUsersCsv(usersCsv) : [],
-  products: productsCsv ? parseProductsCsv(productsCsv) : [],
-});
+export const reference = (usersCsv = '', productsCsv = '', chunkRows?: number): Reference => ({ usersCsv, productsCsv, chunkRows });
+
+async function* streamed<T>(csv: string, read: (input: Readable) => AsyncIterable<T>): AsyncGenerator<T> {
+  if (csv) yield* read(Readable.from([Buffer.from(csv)]));
+}
 
 export interface RunOptions {
   lake: LocalLake;
@@ -125,8 +130,9 @@ export type LoadOptions = RunOptions & { warehouse: DuckDbWarehouse; startedAt?:
 export async function prepareLoad(o: LoadOptions): Promise<{ transform: TransformResult; stage: StageResult }> {
   const startedAt = o.startedAt ?? o.rejectedAt ?? '2025-10-05T08:00:00.000Z';
   const transform = await runTransform({ ...o, rejectedAt: o.rejectedAt ?? startedAt });
-  const { users, products } = o.reference ?? reference();
-  const stage = await stageLoad({ loadId: o.loadId, parts: transform.parts, users, products }, o.lake, () => undefined);
+  const { usersCsv, productsCsv, chunkRows } = o.reference ?? reference();
+  const [users, products] = [streamed(usersCsv, streamUsersCsv), streamed(productsCsv, streamProductsCsv)];
+  const stage = await stageLoad({ loadId: o.loadId, parts: transform.parts, users, products, chunkRows }, o.lake, () => undefined);
   return { transform, stage };
 }
 
