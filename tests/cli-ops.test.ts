@@ -141,7 +141,8 @@ test('a real run reports every stage in its own units, never "N records extracte
     cwd,
     env: baseEnv({ ORDERS_ETL_DATA_DIR: path.join(cwd, 'state') }),
   });
-  expect(exit.code).toBe(0);
+  // A failed run shows why.
+  expect([exit.code, exit.code === 0 ? '' : exit.stderr]).toEqual([0, '']);
   const progress = lines(exit).slice(2); // after "started an embedded …" and "started <workflowId> …"
   const forms = [/^starting$/, /^plan$/, /^partitions: 1 byte range of the JSONL file \(by size: one per 32 MiB of \d+ bytes\); 1 at a time$/, /^partitions(: [01] of 1 done, [01] running, \d+ pages read)?$/, /^stage(: writing \w+ \(table [1-5] of 5\))?$/, /^load(: .+)?$/, /^done$/];
   expect(progress.filter((line) => !forms.some((form) => form.test(line.replace(/^orders-etl: /, ''))))).toEqual([]);
