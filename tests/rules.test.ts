@@ -452,11 +452,15 @@ describe('reference CSVs (§4.5)', () => {
     await expect(rows([Buffer.from(`user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`)], 'users file /x/users.csv')).rejects.toThrow(
       new InvalidInputError('users file /x/users.csv, line 3, column email: the value does not fit 256 bytes (UTF-8)'),
     );
-    await expect(rows([Buffer.from('user_id,email\nu1,"open\n')])).rejects.toThrow(InvalidInputError);
+    await expect(rows([Buffer.from('user_id,email\nu1,"open\n')])).rejects.toThrow(new InvalidInputError('the users file is not valid CSV: Quote Not Closed: the parsing is finished with an opening quote at line 2'));
+    // A failed read is no CSV error: it stays what it was (a lake error may be retried).
+    const failing = new Readable({ read() { this.destroy(new Error('connection reset')); } });
+    await expect((async () => { for await (const _ of streamUsersCsv(failing)) void _; })()).rejects.toThrow(new Error('connection reset'));
   });
 
-  test('parseUsersCsv: a file without a user_id column is refused', () => {
+  test('parseUsersCsv: a file without a user_id column is refused, and so is one that is not CSV', () => {
     expect(() => parseUsersCsv('id,email\n1,a@example.com\n')).toThrow(InvalidInputError);
+    expect(() => parseUsersCsv('user_id,email\nu1,"open\n')).toThrow(new InvalidInputError('the users file is not valid CSV: Quote Not Closed: the parsing is finished with an opening quote at line 2'));
   });
 
   test('parseProductsCsv: a non-numeric price is NULL, prices are rounded half away from zero', () => {

@@ -55,6 +55,7 @@ function csvOptions<T>(file: string, required: string, table: TableName, toRow: 
     bom: true,
     skip_empty_lines: true,
     trim: true,
+    // csv-parse's types allow records of another type than string[] only with `columns`: hence the cast below.
     on_record: ((record: string[], context: InfoRecord): ReferenceLine<T> | null => {
       if (header === undefined) {
         header = new Map(record.map((name, index) => [name.toLowerCase(), index]));
@@ -74,13 +75,18 @@ function csvOptions<T>(file: string, required: string, table: TableName, toRow: 
         return cell === '' ? undefined : cell;
       });
       return row === null ? null : { row, line: context.lines };
-      // csv-parse's types allow a record of another type than string[] only with `columns`.
     }) as unknown as Options['on_record'],
   };
 }
 
-const csvError = (err: unknown, file: string): Error =>
-  err instanceof InvalidInputError ? err : new InvalidInputError(`${file} is not valid CSV: ${(err as Error).message}`);
+/**
+ * A parse error is the file's (terminal); a failed read stays what it is (a lake error, maybe retryable). By code:
+ * csv-parse's sync and stream builds each throw a CsvError class of their own.
+ */
+function csvError(err: unknown, file: string): unknown {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: string };
+  return typeof code === 'string' && code.startsWith('CSV_') ? new InvalidInputError(`${file} is not valid CSV: ${message}`) : err;
+}
 
 /** Keeps the last row of each id: a reference file that repeats an id means its latest line. */
 function lastById<T>(lines: ReferenceLine<T>[], id: (row: T) => string): T[] {
