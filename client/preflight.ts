@@ -1,10 +1,11 @@
 import { open, realpath, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { InvalidInputError } from '../core/errors';
 import { isUrl } from '../activities/extract/extract';
 import { ordersFileKind } from '../activities/extract/orders-store';
 import { createLakes, s3SettingsFromEnv } from '../activities/lake';
-import { parseProductsCsv, parseUsersCsv } from '../activities/transform/reference';
+import { streamProductsCsv, streamUsersCsv } from '../activities/transform/reference';
 import type { PipelineInput } from '../workflows/types';
 
 /**
@@ -19,8 +20,8 @@ export async function preflight(input: PipelineInput, env: NodeJS.ProcessEnv = p
   }
   if (!input.lake.startsWith('s3://')) await checkWritableDirectory(input.lake, `the lake ${input.lake}`);
   if (input.warehouse.startsWith('duckdb:')) await checkWritableFile(input.warehouse.slice('duckdb:'.length));
-  if (input.usersCsv) await checkReference(input.usersCsv, '--users', parseUsersCsv, env);
-  if (input.productsCsv) await checkReference(input.productsCsv, '--products', parseProductsCsv, env);
+  if (input.usersCsv) await checkReference(input.usersCsv, '--users', streamUsersCsv, env);
+  if (input.productsCsv) await checkReference(input.productsCsv, '--products', streamProductsCsv, env);
   return isUrl(input.source) ? (await checkApi(input.source), []) : checkOrdersFile(input.source);
 }
 
@@ -93,17 +94,16 @@ async function checkWritableFile(file: string): Promise<void> {
   await checkWritableDirectory(path.dirname(file), label);
 }
 
-async function checkReference(location: string, flag: string, parse: (text: string) => unknown, env: NodeJS.ProcessEnv): Promise<void> {
-  let text: string;
+/** Reads a reference file through as the stage will (streamed: its size costs no memory), checking every row. */
+async function checkReference(location: string, flag: string, read: (input: Readable) => AsyncIterable<unknown>, env: NodeJS.ProcessEnv): Promise<void> {
+  const cannotRead = (err: unknown) => new InvalidInputError(`${flag} ${location} cannot be read (${codeOf(err)})`);
+  const input = await createLakes(s3SettingsFromEnv(env)).stream(location).catch((err: unknown) => {
+    throw cannotRead(err);
+  });
   try {
-    text = (await createLakes(s3SettingsFromEnv(env)).read(location)).toString('utf8');
+    for await (const row of read(input)) void row;
   } catch (err) {
-    throw new InvalidInputError(`${flag} ${location} cannot be read (${codeOf(err)})`);
-  }
-  try {
-    parse(text);
-  } catch (err) {
-    throw err instanceof InvalidInputError ? new InvalidInputError(`${flag} ${location}: ${err.message}`) : err;
+    throw err instanceof InvalidInputError ? new InvalidInputError(`${flag} ${location}: ${err.message}`) : cannotRead(err);
   }
 }
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { InvalidInputError } from '../core/errors';
 import { JsonNumber } from '../core/json';
 import { decimalTextToCents, fitsMoneyColumn, MAX_CENTS, parseMoney } from '../core/money';
-import { parseProductsCsv, parseUsersCsv, streamUsersCsv } from '../activities/transform/reference';
+import { streamProductsCsv, streamUsersCsv, type ReferenceLine } from '../activities/transform/reference';
 import {
   checkItem,
   checkRecord,
@@ -404,7 +404,16 @@ describe('time', () => {
 });
 
 describe('reference CSVs (§4.5)', () => {
-  test('parseUsersCsv: BOM, CRLF, a quoted comma, a repeated id (last wins), a row without id skipped', () => {
+  /** A reference file's rows as the stage streams them, read from `chunks` of its bytes. */
+  async function rowsOf<T>(read: (input: Readable, file?: string) => AsyncIterable<ReferenceLine<T>>, csv: string | Buffer[], file?: string): Promise<T[]> {
+    const rows: T[] = [];
+    for await (const { row } of read(Readable.from(typeof csv === 'string' ? [Buffer.from(csv)] : csv), file)) rows.push(row);
+    return rows;
+  }
+  const users = (csv: string, file?: string) => rowsOf(streamUsersCsv, csv, file);
+  const products = (csv: string, file?: string) => rowsOf(streamProductsCsv, csv, file);
+
+  test('users: BOM, CRLF, a quoted comma, a repeated id (every line: the merge keeps the last), a row without id skipped', async () => {
     const csv = [
       '\uFEFFuser_id,email,created_at,country',
       'u1,first@example.com,2024-01-05,PE',
@@ -413,59 +422,54 @@ describe('reference CSVs (§4.5)', () => {
       'u1,second@example.com,,CO',
       '',
     ].join('\r\n');
-    expect(parseUsersCsv(csv)).toEqual([
-      { user_id: 'u1', email: 'second@example.com', country: 'CO', created_at: null, is_inferred: false },
+    expect(await users(csv)).toEqual([
+      { user_id: 'u1', email: 'first@example.com', country: 'PE', created_at: Date.parse('2024-01-05T00:00:00Z') * 1000, is_inferred: false },
       { user_id: 'u2', email: 'smith@example.com', country: 'Lima, PE', created_at: Date.parse('2024-02-01T15:00:00Z') * 1000, is_inferred: false },
+      { user_id: 'u1', email: 'second@example.com', country: 'CO', created_at: null, is_inferred: false },
     ]);
   });
 
-  test('parseUsersCsv: columns in any order, a date becomes its UTC midnight, blanks are NULL', () => {
-    expect(parseUsersCsv('country,user_id,created_at,email\nAR,u3,2025-01-01,\n')).toEqual([
+  test('users: columns in any order, a date becomes its UTC midnight, blanks are NULL', async () => {
+    expect(await users('country,user_id,created_at,email\nAR,u3,2025-01-01,\n')).toEqual([
       { user_id: 'u3', email: null, country: 'AR', created_at: Date.parse('2025-01-01T00:00:00Z') * 1000, is_inferred: false },
     ]);
   });
 
-  test('a reference value too long for its column is refused in one line naming file, line and column', () => {
-    const users = `user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`;
-    expect(() => parseUsersCsv(users, 'users file /x/users.csv')).toThrow(new InvalidInputError('users file /x/users.csv, line 3, column email: the value does not fit 256 bytes (UTF-8)'));
-    expect(() => parseProductsCsv(`sku,name\n${euros(258)},n\n`)).toThrow(new InvalidInputError('the products file, line 2, column sku: the value does not fit 256 bytes (UTF-8)'));
-    expect(() => parseProductsCsv('sku,price\nA,1\nB,10000000000000000\n')).toThrow(new InvalidInputError('the products file, line 3, column price: the value does not fit DECIMAL(18,2)'));
-    expect(parseUsersCsv(`user_id,email\nu1,${euros(255)}\n`)).toEqual([{ user_id: 'u1', email: euros(255), country: null, created_at: null, is_inferred: false }]);
-  });
-
-  test('streamUsersCsv: every row with the line it ends on, repeated ids kept, whatever the chunks; a bad value names its line', async () => {
-    const csv = '\uFEFFuser_id,email\nu1,first@example.com\n\n,nobody@example.com\n"u2","two\nlines"\nu1,second@example.com\n';
-    const bytes = Buffer.from(csv);
-    const rows = async (chunks: Buffer[], file?: string) => {
-      const out: { row: { user_id: string; email: string | null }; line: number }[] = [];
-      for await (const { row, line } of streamUsersCsv(Readable.from(chunks), file)) out.push({ row: { user_id: row.user_id, email: row.email }, line });
-      return out;
-    };
-    const expected = [
-      { row: { user_id: 'u1', email: 'first@example.com' }, line: 2 },
-      { row: { user_id: 'u2', email: 'two\nlines' }, line: 6 },
-      { row: { user_id: 'u1', email: 'second@example.com' }, line: 7 },
-    ];
-    expect(await rows([bytes])).toEqual(expected);
-    // Split inside the BOM, a quoted field and a line break: the same rows and lines.
-    expect(await rows([bytes.subarray(0, 2), bytes.subarray(2, 40), bytes.subarray(40, 68), bytes.subarray(68)])).toEqual(expected);
-    await expect(rows([Buffer.from(`user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`)], 'users file /x/users.csv')).rejects.toThrow(
+  test('a reference value too long for its column is refused in one line naming file, line and column', async () => {
+    await expect(users(`user_id,email\nu1,a@example.com\nu2,${'e'.repeat(257)}\n`, 'users file /x/users.csv')).rejects.toThrow(
       new InvalidInputError('users file /x/users.csv, line 3, column email: the value does not fit 256 bytes (UTF-8)'),
     );
-    await expect(rows([Buffer.from('user_id,email\nu1,"open\n')])).rejects.toThrow(new InvalidInputError('the users file is not valid CSV: Quote Not Closed: the parsing is finished with an opening quote at line 2'));
-    // A failed read is no CSV error: it stays what it was (a lake error may be retried).
+    await expect(products(`sku,name\n${euros(258)},n\n`)).rejects.toThrow(new InvalidInputError('the products file, line 2, column sku: the value does not fit 256 bytes (UTF-8)'));
+    await expect(products('sku,price\nA,1\nB,10000000000000000\n')).rejects.toThrow(new InvalidInputError('the products file, line 3, column price: the value does not fit DECIMAL(18,2)'));
+    expect(await users(`user_id,email\nu1,${euros(255)}\n`)).toEqual([{ user_id: 'u1', email: euros(255), country: null, created_at: null, is_inferred: false }]);
+  });
+
+  test('each row comes with the line it ends on, whatever the chunks the bytes arrive in', async () => {
+    const bytes = Buffer.from('\uFEFFuser_id,email\nu1,first@example.com\n\n,nobody@example.com\n"u2","two\nlines"\nu1,second@example.com\n');
+    const lines = async (chunks: Buffer[]) => {
+      const out: [string, number][] = [];
+      for await (const { row, line } of streamUsersCsv(Readable.from(chunks))) out.push([row.user_id, line]);
+      return out;
+    };
+    const expected = [['u1', 2], ['u2', 6], ['u1', 7]];
+    expect(await lines([bytes])).toEqual(expected);
+    // Split inside the BOM, a quoted field and a line break: the same rows and lines.
+    expect(await lines([bytes.subarray(0, 2), bytes.subarray(2, 40), bytes.subarray(40, 68), bytes.subarray(68)])).toEqual(expected);
+    expect((await rowsOf(streamUsersCsv, [bytes.subarray(0, 68), bytes.subarray(68)]))[1]).toEqual({ user_id: 'u2', email: 'two\nlines', country: null, created_at: null, is_inferred: false });
+  });
+
+  test('a file without a user_id column is refused, and so is one that is not CSV; a failed read stays what it was', async () => {
+    await expect(users('id,email\n1,a@example.com\n')).rejects.toThrow(new InvalidInputError('the users file has no "user_id" column'));
+    await expect(users('user_id,email\nu1,"open\n')).rejects.toThrow(new InvalidInputError('the users file is not valid CSV: Quote Not Closed: the parsing is finished with an opening quote at line 2'));
+    // A lake error may be retried: it is not the file's fault.
     const failing = new Readable({ read() { this.destroy(new Error('connection reset')); } });
-    await expect((async () => { for await (const _ of streamUsersCsv(failing)) void _; })()).rejects.toThrow(new Error('connection reset'));
+    await expect(rowsOf(streamUsersCsv, [])).resolves.toEqual([]);
+    await expect((async () => { for await (const row of streamUsersCsv(failing)) void row; })()).rejects.toThrow(new Error('connection reset'));
   });
 
-  test('parseUsersCsv: a file without a user_id column is refused, and so is one that is not CSV', () => {
-    expect(() => parseUsersCsv('id,email\n1,a@example.com\n')).toThrow(InvalidInputError);
-    expect(() => parseUsersCsv('user_id,email\nu1,"open\n')).toThrow(new InvalidInputError('the users file is not valid CSV: Quote Not Closed: the parsing is finished with an opening quote at line 2'));
-  });
-
-  test('parseProductsCsv: a non-numeric price is NULL, prices are rounded half away from zero', () => {
+  test('products: a non-numeric price is NULL, prices are rounded half away from zero', async () => {
     const csv = 'sku,name,category,price\r\nA,"Widget, large",tools,19.99\r\nB,Gadget,,abc\r\nC,Thing,toys,\r\nD,Dice,games,10.005\r\n';
-    expect(parseProductsCsv(csv)).toEqual([
+    expect(await products(csv)).toEqual([
       { sku: 'A', name: 'Widget, large', category: 'tools', price: 1999n, is_inferred: false },
       { sku: 'B', name: 'Gadget', category: null, price: null, is_inferred: false },
       { sku: 'C', name: 'Thing', category: 'toys', price: null, is_inferred: false },

@@ -1,7 +1,5 @@
-import { pipeline } from 'node:stream';
-import type { Readable } from 'node:stream';
-import { parse as parseStream, type InfoRecord, type Options } from 'csv-parse';
-import { parse as parseSync } from 'csv-parse/sync';
+import { pipeline, type Readable } from 'node:stream';
+import { CsvError, parse as parseStream, type InfoRecord, type Options } from 'csv-parse';
 import { InvalidInputError } from '../../core/errors';
 import { maxBytes, TABLES, type Column, type TableName } from '../../core/schema';
 import { fitsMoneyColumn, parseMoney } from '../../core/money';
@@ -79,30 +77,8 @@ function csvOptions<T>(file: string, required: string, table: TableName, toRow: 
   };
 }
 
-/**
- * A parse error is the file's (terminal); a failed read stays what it is (a lake error, maybe retryable). By code:
- * csv-parse's sync and stream builds each throw a CsvError class of their own.
- */
-function csvError(err: unknown, file: string): unknown {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: string };
-  return typeof code === 'string' && code.startsWith('CSV_') ? new InvalidInputError(`${file} is not valid CSV: ${message}`) : err;
-}
-
-/** Keeps the last row of each id: a reference file that repeats an id means its latest line. */
-function lastById<T>(lines: ReferenceLine<T>[], id: (row: T) => string): T[] {
-  return [...new Map(lines.map(({ row }) => [id(row), row])).values()];
-}
-
-/** A whole reference file's rows, the last of each id (preflight, tests). */
-function parseCsv<T>(text: string, file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null, id: (row: T) => string): T[] {
-  let lines: ReferenceLine<T>[];
-  try {
-    lines = parseSync(text, csvOptions(file, required, table, toRow)) as unknown as ReferenceLine<T>[];
-  } catch (err) {
-    throw csvError(err, file);
-  }
-  return lastById(lines, id);
-}
+/** A parse error is the file's (terminal); a failed read stays what it is (a lake error, maybe retryable). */
+const csvError = (err: unknown, file: string): unknown => (err instanceof CsvError ? new InvalidInputError(`${file} is not valid CSV: ${err.message}`) : err);
 
 /**
  * A reference file's rows as its bytes stream in, with their lines, repeated ids and all (the stage): memory is
@@ -136,24 +112,14 @@ function productRow(value: CsvValue): ProductRow | null {
 }
 
 /**
- * The users reference file (CSV with a header; CRLF and quoted fields welcome), the last row of each id. Rows
- * without an id are skipped. `file` names it in errors.
+ * The users reference file (CSV with a header; CRLF and quoted fields welcome) as it streams in: each row with its
+ * line, repeated ids included (see ReferenceLine). Rows without an id are skipped. `file` names it in errors.
  */
-export function parseUsersCsv(text: string, file = 'the users file'): UserRow[] {
-  return parseCsv(text, file, 'user_id', 'dim_user', userRow, (r) => r.user_id);
-}
-
-/** The products reference file, the last row of each sku. */
-export function parseProductsCsv(text: string, file = 'the products file'): ProductRow[] {
-  return parseCsv(text, file, 'sku', 'dim_product', productRow, (r) => r.sku);
-}
-
-/** The users file's rows as it streams in, each with its line (repeated ids included: see ReferenceLine). */
 export function streamUsersCsv(input: Readable, file = 'the users file'): AsyncGenerator<ReferenceLine<UserRow>> {
   return streamCsv(input, file, 'user_id', 'dim_user', userRow);
 }
 
-/** The products file's rows as it streams in, each with its line. */
+/** The products reference file as it streams in, each row with its line. A price that is not a number is NULL. */
 export function streamProductsCsv(input: Readable, file = 'the products file'): AsyncGenerator<ReferenceLine<ProductRow>> {
   return streamCsv(input, file, 'sku', 'dim_product', productRow);
 }
