@@ -10,7 +10,7 @@ import { stagedManifestKey } from '../core/lake-layout';
 import { loadBookkeeping } from '../core/load-counts';
 import { LocalLake } from '../activities/lake/local-lake';
 import { STAGED_TABLES, columnNames, stagedColumns, type ColumnType, type TableName } from '../core/schema';
-import { DuckDbWarehouse } from '../activities/warehouse/duckdb-warehouse';
+import { DuckDbWarehouse, withSteadyHeartbeat } from '../activities/warehouse/duckdb-warehouse';
 import { ReconciliationError } from '../core/errors';
 import type { TransformResult } from '../activities/transform/transform';
 import { holdDuckDbFile } from './support/duckdb-holder';
@@ -349,6 +349,36 @@ describe('load: money, bookkeeping and the merge of §4.6', () => {
     await load('L3', [order('o4', '2025-10-03T10:00:00Z', [{ sku: 'Q', qty: 1 }], { user_id: 'u9' })], { reference: user('u1,uno@example.com,PE,2024-01-01\n') });
     expect(await users()).toEqual(real);
     expect((await products())[1]).toEqual({ sku: 'Q', name: 'Quince', category: 'fruit', price: '2.50', is_inferred: 'false' });
+  });
+});
+
+describe('a long load', () => {
+  test('its running statement is heartbeaten meanwhile, and a cancellation interrupts it', async () => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      const steps: string[] = [];
+      const cancelled = new Error('the activity was cancelled');
+      const started = Date.now();
+      const work = withSteadyHeartbeat(
+        connection,
+        (step) => {
+          steps.push(step);
+          if (steps.length === 4) throw cancelled;
+        },
+        async (step) => {
+          step('counting');
+          await connection.run('SELECT SUM(i) FROM range(1000000000000) t(i)'); // minutes, unless interrupted
+        },
+        50,
+      );
+      await expect(work).rejects.toBe(cancelled);
+      expect(steps).toEqual(['counting', 'counting', 'counting', 'counting']);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
   });
 });
 

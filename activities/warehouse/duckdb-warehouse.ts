@@ -75,6 +75,43 @@ const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or dir
  */
 const LOAD_SETTINGS = { memory_limit: '256MB', preserve_insertion_order: 'false' };
 
+/** How often a load heartbeats its current step while DuckDB works: one statement of a big merge can take minutes. */
+const STEADY_HEARTBEAT_MS = 5_000;
+
+/**
+ * Runs `work` on `connection` heartbeating its current step every `everyMs`, so a long statement neither looks
+ * like a dead worker nor outlives its cancellation: once the heartbeat throws (the activity was cancelled), the
+ * running statement is interrupted and `work` fails with that error, whatever DuckDB said.
+ */
+export async function withSteadyHeartbeat<T>(
+  connection: DuckDBConnection,
+  heartbeat: (step: string) => void,
+  work: (step: (name: string) => void) => Promise<T>,
+  everyMs = STEADY_HEARTBEAT_MS,
+): Promise<T> {
+  let current = 'starting';
+  let stopped: unknown;
+  const beat = () => {
+    try {
+      heartbeat(current);
+    } catch (err) {
+      stopped ??= err;
+      connection.interrupt();
+    }
+  };
+  const timer = setInterval(beat, everyMs);
+  try {
+    return await work((name) => {
+      current = name;
+      heartbeat(name);
+    });
+  } catch (err) {
+    throw stopped ?? err;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** How long a read-only query waits for another process to let go of the file before it gives up. */
 const QUERY_WAIT_MS = 60_000;
 
@@ -153,16 +190,16 @@ export class DuckDbWarehouse implements Warehouse {
   async load(request: LoadRequest, heartbeat: (step: string) => void): Promise<LoadResult> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-load-'));
     try {
-      return await this.withConnection(async (c) => {
+      return await this.withConnection((c) => withSteadyHeartbeat(c, heartbeat, async (step) => {
         await c.run(schemaSql('duckdb'));
         await this.migrate(c);
         for (const table of STAGED_TABLES) {
-          heartbeat(`staging ${table}`);
+          step(`staging ${table}`);
           const files = await localFiles(request.lake, request.manifests[table], work);
           // A view: the merge scans the Parquet files where they lie, instead of a copy of every staged row in memory.
           await c.run(`CREATE TEMP VIEW ${stagingTable(table)} AS SELECT * FROM read_parquet([${files.map((f) => sqlLiteral(f)).join(', ')}])`);
         }
-        heartbeat('merging');
+        step('merging');
         const b = request.bookkeeping;
         await c.run('BEGIN TRANSACTION');
         try {
@@ -179,7 +216,7 @@ export class DuckDbWarehouse implements Warehouse {
           if (err instanceof ReconciliationError || err instanceof QualityGateError) throw err;
           throw new WarehouseLoadError(`DuckDB load ${b.loadId} failed: ${(err as Error).message}`);
         }
-      }, { readOnly: false, waiting: heartbeat });
+      }), { readOnly: false, waiting: heartbeat });
     } finally {
       await rm(work, { recursive: true, force: true });
     }
