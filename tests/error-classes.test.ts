@@ -17,6 +17,7 @@ import {
 } from '../core/errors';
 import { createLakes, type Lake } from '../activities/lake';
 import { S3Lake } from '../activities/lake/s3-lake';
+import { streamUsersCsv } from '../activities/transform/reference';
 import { DuckDbWarehouse } from '../activities/warehouse';
 import { RedshiftWarehouse } from '../activities/warehouse/redshift-warehouse';
 import { s3Env } from './support/temporal';
@@ -63,7 +64,7 @@ describe('local lake', () => {
     const missing = await failure(lakes.open(dir).get('raw/L1/page-000001.jsonl'));
     expect(missing.error).toBeInstanceOf(LakeNotFoundError);
     expect(missing.error.message).toBe(`lake: cannot read raw/L1/page-000001.jsonl in ${dir} (${dir}/raw/L1/page-000001.jsonl): no such file or directory (ENOENT)`);
-    const reference = await failure(lakes.read(`${dir}/users.csv`));
+    const reference = await failure(lakes.stream(`${dir}/users.csv`));
     expect(reference.error).toBeInstanceOf(LakeNotFoundError);
     expect(reference.error.message).toBe(`lake: cannot read ${dir}/users.csv: no such file or directory (ENOENT)`);
   });
@@ -100,6 +101,17 @@ describe('S3 lake on the suite S3 server', () => {
     const { error } = await failure(createLakes(settings()).open(`s3://${bucket}/orders`).get('staged/L1/fact_sales.manifest'));
     expect(error).toBeInstanceOf(LakeNotFoundError);
     expect(error.message).toMatch(new RegExp(`^S3 bucket ${bucket}: reading orders/staged/L1/fact_sales.manifest: no such object \\(NoSuchKey`));
+  });
+
+  test('a reference file in the bucket streams as the stage reads it; a missing one is a LakeNotFoundError', async () => {
+    const lakes = createLakes(settings());
+    await lakes.open(`s3://${bucket}`).put('reference/users.csv', 'user_id,email\nu1,one@example.com\nu2,two@example.com\n');
+    const ids: [string, number][] = [];
+    for await (const { row, line } of streamUsersCsv(await lakes.stream(`s3://${bucket}/reference/users.csv`))) ids.push([row.user_id, line]);
+    expect(ids).toEqual([['u1', 2], ['u2', 3]]);
+    const { error } = await failure(lakes.stream(`s3://${bucket}/reference/missing.csv`));
+    expect(error).toBeInstanceOf(LakeNotFoundError);
+    expect(error.message).toMatch(new RegExp(`^S3 bucket ${bucket}: reading reference/missing.csv: no such object \\(NoSuchKey`));
   });
 
   test('lakes are opened once per location, sharing one S3 client', () => {

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { fileError, openForReading } from '../file-system';
+import { openForReading } from '../file-system';
 import { LocalLake } from './local-lake';
 import type { Lake } from './lake';
 import { createS3Client, S3Lake, type S3Settings } from './s3-lake';
@@ -13,9 +12,10 @@ export type { S3Settings } from './s3-lake';
 export interface Lakes {
   /** `s3://bucket/prefix` is S3, anything else a directory. */
   open(location: string): Lake;
-  /** Reads a whole file named by a local path or an `s3://bucket/key` URL. */
-  read(location: string): Promise<Buffer>;
-  /** Streams such a file (reference CSVs); a missing or unreadable one fails before the stream starts. */
+  /**
+   * Streams a file named by a local path or an `s3://bucket/key` URL (reference CSVs); a missing or unreadable
+   * one fails before the stream starts.
+   */
   stream(location: string): Promise<Readable>;
 }
 
@@ -30,18 +30,10 @@ export function createLakes(s3: S3Settings): Lakes {
     }
     return lake;
   };
-  const s3Object = (location: string) => /^(s3:\/\/[^/]+)\/(.+)$/.exec(location);
   return {
     open,
-    async read(location) {
-      const m = s3Object(location);
-      if (m) return open(m[1]).get(m[2]);
-      return readFile(location).catch((err: unknown) => {
-        throw fileError(err, 'lake', `cannot read ${location}`);
-      });
-    },
     async stream(location) {
-      const m = s3Object(location);
+      const m = /^(s3:\/\/[^/]+)\/(.+)$/.exec(location);
       return m ? open(m[1]).getStream(m[2]) : openForReading(location, `cannot read ${location}`);
     },
   };
