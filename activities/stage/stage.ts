@@ -4,8 +4,10 @@ import type { Lake } from '../lake';
 import { ParquetPartWriter } from '../parquet/parquet-writer';
 import { TableBuffer, type Value } from '../parquet/table-buffer';
 
-/** A reference row: its columns' typed values (see transform/reference.ts), and the line of its file it ends on. */
+/** A reference row: its columns' typed values (see transform/reference.ts). */
 export type ReferenceRow = { readonly [column: string]: Value };
+
+/** A reference row and the line of its file it ends on (staged as `source_line`). */
 export interface ReferenceLine {
   row: ReferenceRow;
   line: number;
