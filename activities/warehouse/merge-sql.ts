@@ -31,10 +31,13 @@ function mergeDimension(table: 'dim_user' | 'dim_product', key: string, used: st
   const cols = columnNames(table);
   const nulls = cols.map((c) => (c === key ? `u.${key}` : c === 'is_inferred' ? 'TRUE' : 'NULL'));
   const absent = (from: string) => `NOT EXISTS (SELECT 1 FROM ${from} t WHERE t.${key} = u.${key})`;
-  const lastLines = `(SELECT ${cols.join(', ')}, ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY source_line DESC) AS line_rank FROM ${stagingTable(table)}) r`;
+  // Each id's last line by a grouped MAX and a join, which spill to disk, rather than a window, which did not.
+  const lastLines =
+    `${stagingTable(table)} s JOIN (SELECT ${key}, MAX(source_line) AS last_line FROM ${stagingTable(table)} GROUP BY ${key}) l ` +
+    `ON l.${key} = s.${key} AND l.last_line = s.source_line`;
   return [
     `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${stagingTable(table)})`,
-    `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM ${lastLines} WHERE r.line_rank = 1 UNION ALL ` +
+    `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.map((c) => `s.${c}`).join(', ')} FROM ${lastLines} UNION ALL ` +
       `SELECT ${nulls.join(', ')} FROM (SELECT DISTINCT ${key} FROM (${used}) v) u WHERE ${absent(table)} AND ${absent(stagingTable(table))}`,
   ];
 }
