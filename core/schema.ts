@@ -214,6 +214,12 @@ export const STAGING_COLUMNS: Partial<Record<TableName, Column[]>> = {
   rejected_records: [col('stream_position', 'bigint')],
 };
 
+/** A reference file's row and the line of the file it ends on (staged as `source_line`). */
+export interface ReferenceLine<Row> {
+  row: Row;
+  line: number;
+}
+
 /** A table's staged columns: its own, then the staging ones. */
 export function stagedColumns(table: TableName): Column[] {
   return [...TABLES[table].columns, ...(STAGING_COLUMNS[table] ?? [])];

@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { InvalidInputError } from '../core/errors';
 import { JsonNumber } from '../core/json';
 import { decimalTextToCents, fitsMoneyColumn, MAX_CENTS, parseMoney } from '../core/money';
-import { streamProductsCsv, streamUsersCsv, type ReferenceLine } from '../activities/transform/reference';
+import { streamProductsCsv, streamUsersCsv } from '../activities/transform/reference';
+import type { ReferenceLine } from '../core/schema';
 import {
   checkItem,
   checkRecord,

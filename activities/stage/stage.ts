@@ -1,17 +1,11 @@
 import { stagedManifestKey, stagedReferenceKey, type CopyManifest, type StagedPart } from '../../core/lake-layout';
-import { STAGED_TABLES, TABLES, type TableName } from '../../core/schema';
+import { STAGED_TABLES, TABLES, type ReferenceLine, type TableName } from '../../core/schema';
 import type { Lake } from '../lake';
 import { ParquetPartWriter } from '../parquet/parquet-writer';
 import { TableBuffer, type Value } from '../parquet/table-buffer';
 
 /** A reference row: its columns' typed values (see transform/reference.ts). */
 export type ReferenceRow = { readonly [column: string]: Value };
-
-/** A reference row and the line of its file it ends on (staged as `source_line`). */
-export interface ReferenceLine {
-  row: ReferenceRow;
-  line: number;
-}
 
 /**
  * The stage: after every partition's transform, one COPY manifest per table naming exactly this load's parts,
@@ -24,8 +18,8 @@ export interface StageInput {
   /** Every part the load's transforms wrote. */
   parts: StagedPart[];
   /** The reference files' rows, as they are read: repeated ids too (the merge keeps an id's last line). */
-  users: AsyncIterable<ReferenceLine>;
-  products: AsyncIterable<ReferenceLine>;
+  users: AsyncIterable<ReferenceLine<ReferenceRow>>;
+  products: AsyncIterable<ReferenceLine<ReferenceRow>>;
   /** Reference rows a part holds: bounds the stage's memory. */
   chunkRows?: number;
 }
@@ -41,7 +35,7 @@ export interface StageResult {
 const REFERENCE_CHUNK_ROWS = 100_000;
 
 /** A dimension's reference rows as Parquet parts of `chunkRows` rows each (none for no rows). */
-async function stageReference(table: TableName, lines: AsyncIterable<ReferenceLine>, write: (buffer: TableBuffer, part: number) => Promise<StagedPart>, chunkRows: number): Promise<StagedPart[]> {
+async function stageReference(table: TableName, lines: AsyncIterable<ReferenceLine<ReferenceRow>>, write: (buffer: TableBuffer, part: number) => Promise<StagedPart>, chunkRows: number): Promise<StagedPart[]> {
   const parts: StagedPart[] = [];
   const names = TABLES[table].columns.map((c) => c.name);
   const values: Value[] = [];
@@ -67,7 +61,7 @@ export async function stageLoad(input: StageInput, lake: Lake, heartbeat: (table
       heartbeat(table);
       return writer.write(buffer, stagedReferenceKey(input.loadId, table, part), lake);
     };
-    const reference: [TableName, AsyncIterable<ReferenceLine>][] = [['dim_user', input.users], ['dim_product', input.products]];
+    const reference: [TableName, AsyncIterable<ReferenceLine<ReferenceRow>>][] = [['dim_user', input.users], ['dim_product', input.products]];
     for (const [table, lines] of reference) parts.push(...(await stageReference(table, lines, write(table), input.chunkRows ?? REFERENCE_CHUNK_ROWS)));
     for (const table of STAGED_TABLES) {
       if (!parts.some((p) => p.table === table)) parts.push(await writer.write(new TableBuffer(table, 1), stagedReferenceKey(input.loadId, table), lake));

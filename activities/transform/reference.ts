@@ -1,7 +1,7 @@
 import { pipeline, type Readable } from 'node:stream';
 import { CsvError, parse as parseStream, type InfoRecord, type Options } from 'csv-parse';
 import { InvalidInputError } from '../../core/errors';
-import { maxBytes, TABLES, type Column, type TableName } from '../../core/schema';
+import { maxBytes, TABLES, type Column, type ReferenceLine, type TableName } from '../../core/schema';
 import { fitsMoneyColumn, parseMoney } from '../../core/money';
 import { fitsColumn, identifier } from './rules';
 import { parseIsoDateOrDateTime } from '../../core/time';
@@ -33,12 +33,6 @@ function fitsValue(table: TableName, column: Column, value: string): boolean {
 
 /** A reference file's records, each a lookup of its (trimmed, blank = undefined) value by column name. */
 type CsvValue = (column: string) => string | undefined;
-
-/** A reference row and the line of its file it ends on: of rows with one id, the merge keeps the last line's. */
-export interface ReferenceLine<T> {
-  row: T;
-  line: number;
-}
 
 /**
  * csv-parse options that turn each record of a reference file into a row (or skip it: `toRow` gives null), each

@@ -70,8 +70,8 @@ const CANNOT_OPEN = /Permission denied|Read-only file system|No such file or dir
 /**
  * A load's DuckDB: its working memory (beyond it DuckDB spills to disk, so a worker's memory stays flat in the
  * load's size), and no insertion order to keep (the merge's statements order what they need themselves), which lets
- * DuckDB's joins and inserts stream and spill. With staging as views (see load), a worker peaks at 0.97 GB at 5M
- * orders; staging copied into 512 MB kept in order, at 1.35 GB.
+ * DuckDB's joins and inserts stream and spill. With staging as views (see load), a worker peaks at about 1 GB at
+ * 5M orders; staging copied into 512 MB kept in order, at 1.35 GB. Less than 256 MB fails the 5M load.
  */
 const LOAD_SETTINGS = { memory_limit: '256MB', preserve_insertion_order: 'false' };
 
