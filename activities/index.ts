@@ -8,7 +8,8 @@ import type { SourceMark } from './extract/source-mark';
 import type { Lakes, S3Settings } from './lake';
 import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import { streamProductsCsv, streamUsersCsv } from './transform/reference';
-import { transformOrders, type TransformInput, type TransformProgress, type TransformResult } from './transform/transform';
+import type { TransformInput, TransformProgress, TransformResult } from './transform/transform';
+import { transformInThread } from './transform/transform-thread';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
@@ -124,10 +125,13 @@ export function createActivities(deps: ActivityDeps) {
       }
     }),
 
-    /** One partition's transform: it resumes after the last chunk it heartbeated (a retry, or another worker). */
+    /**
+     * One partition's transform, on a thread of its own (partitions side by side use every core): it resumes after
+     * the last chunk it heartbeated (a retry, or another worker).
+     */
     transform: timedStage('transform', async (input: TransformInput & OfPipeline & { lake: string }): Promise<TransformResult> => {
       const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
-      const result = await transformOrders(input, lakes.open(input.lake), (p) => heartbeat(p), resumeFrom);
+      const result = await transformInThread(input, { lake: input.lake, s3: deps.config.s3, resumeFrom, heartbeat });
       metrics.recordsRejected.inc({ pipeline: input.pipelineId }, result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
       return result;
     }),
