@@ -5,8 +5,9 @@ import type { QualityGates, QualityResult } from '../core/quality';
 import { extractOrders, type ExtractInput, type ExtractProgress, type ExtractResult } from './extract/extract';
 import { planPartitions, type PartitionPlan, type PlanInput } from './extract/partitions';
 import type { SourceMark } from './extract/source-mark';
+import type { StagedPart } from '../core/lake-layout';
 import type { Lakes, S3Settings } from './lake';
-import { stageLoad, type StageInput, type StageResult } from './stage/stage';
+import { stageLoad, stageReference, type StageInput, type StageResult } from './stage/stage';
 import { streamProductsCsv, streamUsersCsv } from './transform/reference';
 import type { TransformInput, TransformProgress, TransformResult } from './transform/transform';
 import { transformInThread } from './transform/transform-thread';
@@ -59,9 +60,15 @@ function countQuality(pipeline: string, results: readonly QualityResult[]): void
  * cancellation: a cancelled run's activity stops at its next heartbeat instead of running to the end.
  */
 function heartbeat(details?: unknown): void {
-  const context = Context.current();
-  context.heartbeat(details);
-  context.cancellationSignal.throwIfAborted();
+  heartbeatOf(Context.current())(details);
+}
+
+/** `heartbeat` of a given activity: for callbacks that may run outside its async context (a thread's messages). */
+function heartbeatOf(context: Context): (details?: unknown) => void {
+  return (details) => {
+    context.heartbeat(details);
+    context.cancellationSignal.throwIfAborted();
+  };
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -131,20 +138,25 @@ export function createActivities(deps: ActivityDeps) {
      */
     transform: timedStage('transform', async (input: TransformInput & OfPipeline & { lake: string }): Promise<TransformResult> => {
       const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
-      const result = await transformInThread(input, { lake: input.lake, s3: deps.config.s3, resumeFrom, heartbeat });
+      const result = await transformInThread(input, { lake: input.lake, s3: deps.config.s3, resumeFrom, heartbeat: heartbeatOf(Context.current()) });
       metrics.recordsRejected.inc({ pipeline: input.pipelineId }, result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
       return result;
     }),
 
-    /** The manifests naming every partition's parts, and the reference rows of the dimensions. */
-    stage: timedStage('stage', async (input: Omit<StageInput, 'users' | 'products'> & OfPipeline & { lake: string; usersCsv?: string; productsCsv?: string }): Promise<StageResult> => {
+    /** The reference files' rows as parts of the dimensions (while the partitions run). */
+    stageReference: timedStage('reference', async (input: OfPipeline & { loadId: string; lake: string; usersCsv?: string; productsCsv?: string }): Promise<StagedPart[]> => {
       // Each file is opened when the stage comes to it, and streamed.
       const rowsOf = async function* (location: string | undefined, read: typeof streamUsersCsv | typeof streamProductsCsv, name: string) {
         if (location) yield* read(await lakes.stream(location), `${name} file ${location}`);
       };
       const users = rowsOf(input.usersCsv, streamUsersCsv, 'users');
       const products = rowsOf(input.productsCsv, streamProductsCsv, 'products');
-      const result = await stageLoad({ loadId: input.loadId, parts: input.parts, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
+      return stageReference({ loadId: input.loadId, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
+    }),
+
+    /** The manifests naming every part of the load, once all are in. */
+    stage: timedStage('stage', async (input: StageInput & OfPipeline & { lake: string }): Promise<StageResult> => {
+      const result = await stageLoad(input, lakes.open(input.lake), (t) => heartbeat(t));
       metrics.bytesStaged.inc({ pipeline: input.pipelineId }, result.bytes);
       return result;
     }),

@@ -12,7 +12,7 @@ const counter = <L extends string = never>(name: string, help: string, labelName
   new Counter<L>({ name, help, labelNames, registers: [metricsRegistry] });
 
 /** The stages of a run whose activities are timed, by the names the dashboard shows. */
-export const STAGES = ['plan', 'extract', 'transform', 'stage', 'load'] as const;
+export const STAGES = ['plan', 'reference', 'extract', 'transform', 'stage', 'load'] as const;
 export type Stage = (typeof STAGES)[number];
 
 /** From a file plan's milliseconds to a two-hour load (the activities' start-to-close timeout). */
@@ -27,7 +27,7 @@ export const metrics = {
   runs: counter('orders_etl_runs_total', 'Pipeline runs by outcome: loaded, or failed (counted once per run)', ['pipeline', 'status'] as const),
   stageDuration: new Histogram<'pipeline' | 'stage'>({
     name: 'orders_etl_stage_duration_seconds',
-    help: 'Seconds a stage activity of a run took (plan, extract, transform, stage, load), per completed call',
+    help: 'Seconds a stage activity of a run took (plan, reference, extract, transform, stage, load), per completed call',
     labelNames: ['pipeline', 'stage'],
     buckets: STAGE_SECONDS_BUCKETS,
     registers: [metricsRegistry],

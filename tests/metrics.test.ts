@@ -70,8 +70,9 @@ describe('pipeline series', () => {
 
     const counts = await sample('orders_etl_stage_duration_seconds', { pipeline: 'timed' });
     const count = (stage: string) => counts.find((v) => v.metricName === 'orders_etl_stage_duration_seconds_count' && v.labels.stage === stage)?.value;
-    expect(['plan', 'extract', 'transform', 'stage', 'load'].map((stage) => [stage, count(stage)])).toEqual([
+    expect(['plan', 'reference', 'extract', 'transform', 'stage', 'load'].map((stage) => [stage, count(stage)])).toEqual([
       ['plan', 2],
+      ['reference', 0],
       ['extract', 0],
       ['transform', 0],
       ['stage', 0],
@@ -96,6 +97,6 @@ describe('pipeline series', () => {
     const checks = (await sample('orders_etl_quality_checks_total', { pipeline: 'fresh' })).map((v) => `${v.labels.check} ${v.labels.outcome} ${v.value}`);
     expect(checks).toEqual(QUALITY_CHECK_NAMES.flatMap((check) => QUALITY_OUTCOMES.map((outcome) => `${check} ${outcome} 0`)));
     const sums = (await sample('orders_etl_stage_duration_seconds', { pipeline: 'fresh' })).filter((v) => v.metricName === 'orders_etl_stage_duration_seconds_sum');
-    expect(sums.map((v) => [v.labels.stage, v.value])).toEqual([['plan', 0], ['extract', 1.5], ['transform', 0], ['stage', 0], ['load', 0]]);
+    expect(sums.map((v) => [v.labels.stage, v.value])).toEqual([['plan', 0], ['reference', 0], ['extract', 1.5], ['transform', 0], ['stage', 0], ['load', 0]]);
   });
 });

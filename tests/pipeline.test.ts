@@ -48,7 +48,8 @@ test('a run loads the reference data with the independently derived counts, thro
 
   const history = await temporal.client.workflow.getHandle(`pipeline-test-${path.basename(dir)}`).fetchHistory();
   const activityTypes = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-  expect(activityTypes).toEqual(['pipelineState', 'planPartitions', 'extract', 'transform', 'stage', 'load']);
+  // The reference files are staged beside the partition, the manifests once both are in.
+  expect(activityTypes).toEqual(['pipelineState', 'planPartitions', 'stageReference', 'extract', 'transform', 'stage', 'load']);
 
   const warehouse = new DuckDbWarehouse(path.join(dir, 'warehouse.duckdb'));
   const [totals] = await warehouse.query(
@@ -140,7 +141,7 @@ test('cancelling a run stops its extract at the next heartbeat and sends no aler
     expect(served).toBeLessThan(100); // 1,000 records in pages of 10: it stopped long before the end
     const history = await handle.fetchHistory();
     const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-    expect(scheduled).toEqual(['pipelineState', 'planPartitions', 'extract']);
+    expect(scheduled).toEqual(['pipelineState', 'planPartitions', 'stageReference', 'extract']);
   } finally {
     await api.close();
   }

@@ -59,7 +59,7 @@ const longActivity = {
   heartbeatTimeout: '20s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 } as const;
-const { transform, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
+const { transform, stageReference, stage } = proxyActivities<Activities>({ ...longActivity, retry: { ...retry, maximumAttempts: 8 } });
 const { load } = proxyActivities<Activities>({ ...longActivity, heartbeatTimeout: '60s', retry: { ...retry, maximumAttempts: 5 } });
 const { pipelineState, planPartitions, alert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
@@ -188,7 +188,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
           partition: partition.index,
           raw: { prefix: extracted.rawPrefix, pages: extracted.pages, verbatim: extracted.verbatim, base: extracted.base, window: extracted.window },
           rejectedAt: startedAt,
-          chunkRows: input.chunkRows ?? 50_000,
+          chunkRows: input.chunkRows ?? 25_000,
           // From the workflow's own start, so a retried transform judges the same records future.
           notAfter,
         });
@@ -200,6 +200,9 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
         partitionsProgress.running--;
       }
     };
+    // The reference files do not depend on the orders: they are staged while the partitions run.
+    const referenceParts = input.usersCsv || input.productsCsv ? stageReference({ pipelineId: input.pipelineId, loadId, lake: input.lake, usersCsv: input.usersCsv, productsCsv: input.productsCsv }) : Promise.resolve([]);
+    referenceParts.catch(() => undefined); // its failure is thrown where it is awaited, once the partitions settled
     enter('partitions');
     const partitions = await eachBounded(plan.partitions, parallelism, runPartition);
     // Only now that every partition is in: the watermark is the latest of all of them.
@@ -211,7 +214,8 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
     const sourceMark = partitions.at(-1)?.extracted.sourceMark ?? null;
 
     enter('stage');
-    const staged = await stage({ pipelineId: input.pipelineId, loadId, lake: input.lake, parts: partitions.flatMap((p) => p.transformed.parts), usersCsv: input.usersCsv, productsCsv: input.productsCsv });
+    const parts = [...partitions.flatMap((p) => p.transformed.parts), ...(await referenceParts)];
+    const staged = await stage({ pipelineId: input.pipelineId, loadId, lake: input.lake, parts });
 
     // One load at a time per warehouse: this run queues on the warehouse's lock, and says who holds it meanwhile.
     const waiting = (heldBy: WarehouseLoad) => {

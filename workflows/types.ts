@@ -47,7 +47,7 @@ export interface PipelineInput {
   partitions?: number;
   /** How many partitions run at once. Default DEFAULT_PARALLELISM. */
   parallelism?: number;
-  /** Records per transform chunk: bounds the worker's memory. Default 50,000. */
+  /** Records per transform chunk: bounds the worker's memory. Default 25,000. */
   chunkRows?: number;
   /** Retries of a failing source request; see `SourceRetryPolicy` for the defaults. */
   sourceRetry?: SourceRetryPolicy;

@@ -97,7 +97,8 @@ export class ParquetPartWriter {
 
   static async open(): Promise<ParquetPartWriter> {
     const work = await mkdtemp(path.join(tmpdir(), 'orders-etl-parts-'));
-    const instance = await DuckDBInstance.create(':memory:', { memory_limit: '256MB', temp_directory: work });
+    // One thread: a writer serves one partition's transform, and partitions run side by side on the other cores.
+    const instance = await DuckDBInstance.create(':memory:', { memory_limit: '256MB', threads: '1', temp_directory: work });
     const connection = await instance.connect();
     // TIMESTAMP → TIMESTAMPTZ casts use the session time zone, which DuckDB takes from the machine: pin it to UTC.
     await connection.run("SET TimeZone = 'UTC'");

@@ -13,8 +13,9 @@ import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from 
  * nothing is asserted.
  *
  * BENCH_ORDERS (default 1,000,000) and BENCH_SEED (42) choose the input; BENCH_WORKERS ("1,2") the worker
- * counts; `worker --concurrency` is BENCH_CONCURRENCY (default the number of cores) and `run --partitions` /
- * `--parallelism` are BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × concurrency). BENCH_PEERS=0 times
+ * counts; `worker --concurrency` is BENCH_CONCURRENCY (default the number of cores, plus one slot for the
+ * reference files' staging, which runs beside the partitions) and `run --partitions` / `--parallelism` are
+ * BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × cores). BENCH_PEERS=0 times
  * orders-etl alone (e.g. `BENCH_ORDERS=5000000 BENCH_WORKERS=1 BENCH_PEERS=0` for the worker's memory at 5M).
  */
 
@@ -47,8 +48,8 @@ function progress(message: string): void {
 
 /** The flags of one configuration. */
 function configurationArgs(workers: number): { worker: string[]; run: string[] } {
-  const concurrency = envInt('BENCH_CONCURRENCY', cpus().length);
-  const slots = workers * concurrency;
+  const concurrency = envInt('BENCH_CONCURRENCY', cpus().length + 1);
+  const slots = workers * cpus().length;
   return {
     worker: ['--concurrency', String(concurrency)],
     run: ['--partitions', String(envInt('BENCH_PARTITIONS', slots)), '--parallelism', String(envInt('BENCH_PARALLELISM', slots))],

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const result = await transformOrders(
-        { loadId, partition: 0, raw, rejectedAt: '2025-10-05T08:00:00.000Z', chunkRows: 50_000, notAfter: '2030-01-01T00:00:00.000Z' },
+        { loadId, partition: 0, raw, rejectedAt: '2025-10-05T08:00:00.000Z', chunkRows: 25_000, notAfter: '2030-01-01T00:00:00.000Z' },
         lake,
         () => undefined,
       );

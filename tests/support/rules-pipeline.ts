@@ -14,7 +14,7 @@ import { TABLES, sqlName, type TableName } from '../../core/schema';
 import type { QualityGates } from '../../core/quality';
 import { sqlLiteral } from '../../core/sql';
 import { loadBookkeeping } from '../../core/load-counts';
-import { stageLoad, type StageResult } from '../../activities/stage/stage';
+import { stageLoad, stageReference, type StageResult } from '../../activities/stage/stage';
 import { streamProductsCsv, streamUsersCsv } from '../../activities/transform/reference';
 import { transformOrders, type TransformResult } from '../../activities/transform/transform';
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb-warehouse';
@@ -96,7 +96,7 @@ export async function runTransform(o: RunOptions): Promise<TransformResult> {
       partition: 0,
       raw: { prefix: rawPrefix(o.loadId), pages, verbatim: false, base: 0 },
       rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z',
-      chunkRows: o.chunkRows ?? 50_000,
+      chunkRows: o.chunkRows ?? 25_000,
       notAfter: o.notAfter ?? TEST_NOT_AFTER,
     },
     o.lake,
@@ -132,7 +132,8 @@ export async function prepareLoad(o: LoadOptions): Promise<{ transform: Transfor
   const transform = await runTransform({ ...o, rejectedAt: o.rejectedAt ?? startedAt });
   const { usersCsv, productsCsv, chunkRows } = o.reference ?? reference();
   const [users, products] = [streamed(usersCsv, streamUsersCsv), streamed(productsCsv, streamProductsCsv)];
-  const stage = await stageLoad({ loadId: o.loadId, parts: transform.parts, users, products, chunkRows }, o.lake, () => undefined);
+  const referenceParts = await stageReference({ loadId: o.loadId, users, products, chunkRows }, o.lake, () => undefined);
+  const stage = await stageLoad({ loadId: o.loadId, parts: [...transform.parts, ...referenceParts] }, o.lake, () => undefined);
   return { transform, stage };
 }
 
