@@ -34,6 +34,9 @@ export interface StageTiming {
   calls: number;
   /** sum of scheduled → completed over its calls (so retries and queueing count) */
   seconds: number;
+  /** When its first call was scheduled and its last completed (ms since the epoch): calls side by side overlap. */
+  firstScheduled: number;
+  lastCompleted: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -137,9 +140,11 @@ export async function stageTimings(address: string, pipelineId: string): Promise
       const completed = event.activityTaskCompletedEventAttributes;
       const of = completed && scheduled.get(String(completed.scheduledEventId));
       if (of) {
-        const timing = timings.get(of.activity) ?? { activity: of.activity, calls: 0, seconds: 0 };
+        const timing = timings.get(of.activity) ?? { activity: of.activity, calls: 0, seconds: 0, firstScheduled: of.at, lastCompleted: at };
         timing.calls += 1;
         timing.seconds += (at - of.at) / 1000;
+        timing.firstScheduled = Math.min(timing.firstScheduled, of.at);
+        timing.lastCompleted = Math.max(timing.lastCompleted, at);
         timings.set(of.activity, timing);
       }
     }
