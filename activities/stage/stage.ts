@@ -37,7 +37,8 @@ export interface StageResult {
   rows: Record<string, number>;
 }
 
-const REFERENCE_CHUNK_ROWS = 100_000;
+// Small parts: the reference files are staged beside the partitions, when the worker holds the most.
+const REFERENCE_CHUNK_ROWS = 25_000;
 
 /** A dimension's reference rows as Parquet parts of `chunkRows` rows each (none for no rows). */
 async function stageDimension(table: TableName, lines: AsyncIterable<ReferenceLine<ReferenceRow>>, write: (buffer: TableBuffer, part: number) => Promise<StagedPart>, chunkRows: number): Promise<StagedPart[]> {
