@@ -1,8 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { ensureDirectory, fileError, openForReading } from '../file-system';
 import type { Lake, LakeObject } from './lake';
 
@@ -38,7 +36,7 @@ export class LocalLake implements Lake {
   }
 
   putFile(key: string, localPath: string): Promise<void> {
-    return this.writeAtomically(key, (tmp) => pipeline(createReadStream(localPath), createWriteStream(tmp)));
+    return this.writeAtomically(key, (tmp) => copyFile(localPath, tmp)); // the kernel copies, not a stream through JS
   }
 
   async get(key: string): Promise<Buffer> {
