@@ -56,15 +56,13 @@ function countQuality(pipeline: string, results: readonly QualityResult[]): void
 }
 
 /**
- * Heartbeats carry progress (Temporal hands the last one back to a retry or to another worker) and bring
- * cancellation: a cancelled run's activity stops at its next heartbeat instead of running to the end.
+ * The running activity's heartbeat, bound to its context when it starts (progress callbacks may run outside its
+ * async context: a thread's messages, a timer). Heartbeats carry progress (Temporal hands the last one back to a
+ * retry or to another worker) and bring cancellation: a cancelled run's activity stops at its next heartbeat
+ * instead of running to the end.
  */
-function heartbeat(details?: unknown): void {
-  heartbeatOf(Context.current())(details);
-}
-
-/** `heartbeat` of a given activity: for callbacks that may run outside its async context (a thread's messages). */
-function heartbeatOf(context: Context): (details?: unknown) => void {
+function activityHeartbeat(): (details?: unknown) => void {
+  const context = Context.current();
   return (details) => {
     context.heartbeat(details);
     context.cancellationSignal.throwIfAborted();
@@ -116,7 +114,7 @@ export function createActivities(deps: ActivityDeps) {
       const resumeFrom = (Context.current().info.heartbeatDetails as ExtractProgress | undefined) ?? input.resumeFrom;
       if (resumeFrom) Context.current().log.info('resuming extract', { ...resumeFrom });
       try {
-        const result = await extractOrders(input, lakes.open(input.lake), (p) => heartbeat(p), {
+        const result = await extractOrders(input, lakes.open(input.lake), activityHeartbeat(), {
           resumeFrom,
           signal: Context.current().cancellationSignal,
           headers: deps.config.sourceHeaders,
@@ -138,7 +136,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     transform: timedStage('transform', async (input: TransformInput & OfPipeline & { lake: string }): Promise<TransformResult> => {
       const resumeFrom = Context.current().info.heartbeatDetails as TransformProgress | undefined;
-      const result = await transformInThread(input, { lake: input.lake, s3: deps.config.s3, resumeFrom, heartbeat: heartbeatOf(Context.current()) });
+      const result = await transformInThread(input, { lake: input.lake, s3: deps.config.s3, resumeFrom, heartbeat: activityHeartbeat() });
       metrics.recordsRejected.inc({ pipeline: input.pipelineId }, result.counts.rejectedOrders - (resumeFrom?.result.counts.rejectedOrders ?? 0));
       return result;
     }),
@@ -151,12 +149,12 @@ export function createActivities(deps: ActivityDeps) {
       };
       const users = rowsOf(input.usersCsv, streamUsersCsv, 'users');
       const products = rowsOf(input.productsCsv, streamProductsCsv, 'products');
-      return stageReference({ loadId: input.loadId, users, products }, lakes.open(input.lake), (t) => heartbeat(t));
+      return stageReference({ loadId: input.loadId, users, products }, lakes.open(input.lake), activityHeartbeat());
     }),
 
     /** The manifests naming every part of the load, once all are in. */
     stage: timedStage('stage', async (input: StageInput & OfPipeline & { lake: string }): Promise<StageResult> => {
-      const result = await stageLoad(input, lakes.open(input.lake), (t) => heartbeat(t));
+      const result = await stageLoad(input, lakes.open(input.lake), activityHeartbeat());
       metrics.bytesStaged.inc({ pipeline: input.pipelineId }, result.bytes);
       return result;
     }),
@@ -170,7 +168,7 @@ export function createActivities(deps: ActivityDeps) {
       const pipeline = input.pipelineId;
       let outcome: LoadResult;
       try {
-        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality, fields: input.fields }, (s) => heartbeat(s));
+        outcome = await warehouse.load({ bookkeeping: input.bookkeeping, manifests: input.manifests, lake: lakes.open(input.lake), quality: input.quality, fields: input.fields }, activityHeartbeat());
       } catch (err) {
         if (!(err instanceof QualityGateError)) throw err;
         countQuality(pipeline, err.results);

@@ -24,6 +24,7 @@ import { causeMessage, NON_RETRYABLE_ERROR_TYPES } from '../core/errors';
 import { DEFAULT_QUALITY_GATES, worstOutcome } from '../core/quality';
 import { latestInstant } from '../core/time';
 import {
+  DEFAULT_CHUNK_ROWS,
   DEFAULT_FUTURE_TOLERANCE_SECONDS,
   DEFAULT_PARALLELISM,
   type PipelineInput,
@@ -188,7 +189,7 @@ export async function ordersEtl(input: PipelineInput): Promise<PipelineResult> {
           partition: partition.index,
           raw: { prefix: extracted.rawPrefix, pages: extracted.pages, verbatim: extracted.verbatim, base: extracted.base, window: extracted.window },
           rejectedAt: startedAt,
-          chunkRows: input.chunkRows ?? 25_000,
+          chunkRows: input.chunkRows ?? DEFAULT_CHUNK_ROWS,
           // From the workflow's own start, so a retried transform judges the same records future.
           notAfter,
         });

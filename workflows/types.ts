@@ -47,7 +47,7 @@ export interface PipelineInput {
   partitions?: number;
   /** How many partitions run at once. Default DEFAULT_PARALLELISM. */
   parallelism?: number;
-  /** Records per transform chunk: bounds the worker's memory. Default 25,000. */
+  /** Records per transform chunk: bounds the worker's memory. Default DEFAULT_CHUNK_ROWS. */
   chunkRows?: number;
   /** Retries of a failing source request; see `SourceRetryPolicy` for the defaults. */
   sourceRetry?: SourceRetryPolicy;
@@ -70,6 +70,9 @@ export const DEFAULT_WORKER_CONCURRENCY = 4;
 
 /** Partitions running at once unless a run says otherwise: one worker's slots. */
 export const DEFAULT_PARALLELISM = DEFAULT_WORKER_CONCURRENCY;
+
+/** Orders a transform chunk holds before it is written (at least a page): bounds a transform's memory. */
+export const DEFAULT_CHUNK_ROWS = 25_000;
 
 /** Five minutes: more than any honest clock skew, far less than a schedule's interval. */
 export const DEFAULT_FUTURE_TOLERANCE_SECONDS = 300;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { extractOrders } from '../../activities/extract/extract';
 import { LocalLake } from '../../activities/lake/local-lake';
 import { transformOrders } from '../../activities/transform/transform';
+import { DEFAULT_CHUNK_ROWS } from '../../workflows/types';
 import { benchInput } from './dataset';
 
 /**
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const result = await transformOrders(
-        { loadId, partition: 0, raw, rejectedAt: '2025-10-05T08:00:00.000Z', chunkRows: 25_000, notAfter: '2030-01-01T00:00:00.000Z' },
+        { loadId, partition: 0, raw, rejectedAt: '2025-10-05T08:00:00.000Z', chunkRows: DEFAULT_CHUNK_ROWS, notAfter: '2030-01-01T00:00:00.000Z' },
         lake,
         () => undefined,
       );

@@ -20,6 +20,7 @@ import { transformOrders, type TransformResult } from '../../activities/transfor
 import { DuckDbWarehouse } from '../../activities/warehouse/duckdb-warehouse';
 import type { LoadResult, Row } from '../../activities/warehouse/warehouse';
 import type { RejectReason } from '../../activities/transform/rules';
+import { DEFAULT_CHUNK_ROWS } from '../../workflows/types';
 
 /** A temporary directory; in memory (/dev/shm) when the machine has one, as DuckDB syncs its file on every load. */
 export function tempDir(label: string): { dir: string; cleanup: () => void } {
@@ -96,7 +97,7 @@ export async function runTransform(o: RunOptions): Promise<TransformResult> {
       partition: 0,
       raw: { prefix: rawPrefix(o.loadId), pages, verbatim: false, base: 0 },
       rejectedAt: o.rejectedAt ?? '2025-10-05T08:00:00.000Z',
-      chunkRows: o.chunkRows ?? 25_000,
+      chunkRows: o.chunkRows ?? DEFAULT_CHUNK_ROWS,
       notAfter: o.notAfter ?? TEST_NOT_AFTER,
     },
     o.lake,
