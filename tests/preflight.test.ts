@@ -116,6 +116,18 @@ test('an empty source is a warning, and the run completes with nothing extracted
   expect(oneJson(exit)).toMatchObject({ extracted: 0, duplicates: 0, rejected: 0, ordersLoaded: 0, linesLoaded: 0, watermark: null });
 });
 
+test('a bad reference row past the rows the client reads fails the run on the worker: one line, exit 1', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'orders-etl-preflight-data-'));
+  const users = ['user_id,email', ...Array.from({ length: 50_000 }, (_, i) => `u${i},u${i}@example.com`)];
+  users[40_000] = `u39999,${'e'.repeat(300)}@example.com`;
+  const usersCsv = file('late-bad-users.csv', `${users.join('\n')}\n`);
+  const exit = await cli(['run', '--source', SOURCE, '--users', usersCsv], { cwd: dataDir, env: baseEnv({ ORDERS_ETL_DATA_DIR: dataDir }) });
+  expect({ code: exit.code, stdout: exit.stdout }).toEqual({ code: 1, stdout: '' });
+  const failure = exit.stderr.trimEnd().split('\n').at(-1);
+  expect(failure).toBe(`orders-etl: the run failed: users file ${usersCsv}, line 40001, column email: the value does not fit 256 bytes (UTF-8) (details in ${dataDir}/orders-etl.log)`);
+  noStack(exit.stderr);
+});
+
 describe('what a file of orders holds, from its first bytes', () => {
   test.each([
     ['a JSON array, pretty-printed', '[\n  {"order_id": "a"},\n  {"order_id": "b"}\n]\n', 'array'],
