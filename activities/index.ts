@@ -7,10 +7,9 @@ import { planPartitions, type PartitionPlan, type PlanInput } from './extract/pa
 import type { SourceMark } from './extract/source-mark';
 import type { StagedPart } from '../core/lake-layout';
 import type { Lakes, S3Settings } from './lake';
-import { stageLoad, stageReference, type StageInput, type StageResult } from './stage/stage';
-import { streamProductsCsv, streamUsersCsv } from './transform/reference';
+import { stageLoad, type StageInput, type StageResult } from './stage/stage';
 import type { TransformInput, TransformProgress, TransformResult } from './transform/transform';
-import { transformInThread } from './transform/transform-thread';
+import { stageReferenceInThread, transformInThread, type ReferenceFiles } from './threads';
 import { sendAlert, type AlertInput } from './alert/alert';
 import { buildRunEvent, lineageProducer, type LineageTransition } from './lineage/lineage-event';
 import { createLineageTransport, type LineageSettings } from './lineage/lineage-transport';
@@ -142,15 +141,9 @@ export function createActivities(deps: ActivityDeps) {
     }),
 
     /** The reference files' rows as parts of the dimensions (while the partitions run). */
-    stageReference: timedStage('reference', async (input: OfPipeline & { loadId: string; lake: string; usersCsv?: string; productsCsv?: string }): Promise<StagedPart[]> => {
-      // Each file is opened when the stage comes to it, and streamed.
-      const rowsOf = async function* (location: string | undefined, read: typeof streamUsersCsv | typeof streamProductsCsv, name: string) {
-        if (location) yield* read(await lakes.stream(location), `${name} file ${location}`);
-      };
-      const users = rowsOf(input.usersCsv, streamUsersCsv, 'users');
-      const products = rowsOf(input.productsCsv, streamProductsCsv, 'products');
-      return stageReference({ loadId: input.loadId, users, products }, lakes.open(input.lake), activityHeartbeat());
-    }),
+    stageReference: timedStage('reference', async (input: OfPipeline & ReferenceFiles & { lake: string }): Promise<StagedPart[]> =>
+      stageReferenceInThread(input, { lake: input.lake, s3: deps.config.s3, heartbeat: activityHeartbeat() }),
+    ),
 
     /** The manifests naming every part of the load, once all are in. */
     stage: timedStage('stage', async (input: StageInput & OfPipeline & { lake: string }): Promise<StageResult> => {

@@ -36,11 +36,14 @@ interface PipelineMeasure {
   args: { worker: string[]; run: string[] };
 }
 
-function envInt(name: string, fallback: number): number {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${process.env[name]}"`);
+/** A positive integer, else the error names the variable. */
+function positiveInt(name: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${text}"`);
   return value;
 }
+
+const envInt = (name: string, fallback: number): number => positiveInt(name, process.env[name] ?? String(fallback));
 
 function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
@@ -104,7 +107,7 @@ async function main(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
   const count = envInt('BENCH_ORDERS', 1_000_000);
   const seed = envInt('BENCH_SEED', 42);
-  const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map((n) => envInt('BENCH_WORKERS', Number(n)));
+  const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map((n) => positiveInt('BENCH_WORKERS', n));
   progress(`input: ${count.toLocaleString('en-US')} orders, seed ${seed}`);
   const input = await benchInput(count, seed);
   const warmUp = await benchInput(WARM_UP_ORDERS, seed);

@@ -1,13 +1,16 @@
 /**
- * The transform on a thread of its own (what the worker's transform activity runs): the same parts, counts and
- * heartbeats as in this thread, a resume from a heartbeat, a stop asked for by a heartbeat, and an error that keeps
- * its class name (Temporal's retry policy matches on it).
+ * The transform and the reference files' stage on threads of their own (what the worker's activities run): the
+ * same parts, counts and heartbeats as in this thread, a resume from a heartbeat, a stop asked for by a heartbeat,
+ * and an error that keeps its class name (Temporal's retry policy matches on it).
  */
+import { createReadStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { rawPrefix } from '../core/lake-layout';
 import { LocalLake } from '../activities/lake/local-lake';
 import { transformOrders, type TransformInput, type TransformProgress } from '../activities/transform/transform';
-import { transformInThread } from '../activities/transform/transform-thread';
+import { stageReference } from '../activities/stage/stage';
+import { streamProductsCsv, streamUsersCsv } from '../activities/transform/reference';
+import { stageReferenceInThread, transformInThread } from '../activities/threads';
 import { tempDir, TEST_NOT_AFTER, writeRawPages } from './support/rules-pipeline';
 
 const LOAD = 'L-thread';
@@ -69,5 +72,34 @@ describe('transform on a thread', () => {
   test('an error in the thread keeps its class name and message', async () => {
     const run = transformInThread({ ...input, raw: { ...input.raw, prefix: 'raw/nowhere/' } }, { lake: lake.location, s3: S3, heartbeat: () => undefined });
     await expect(run).rejects.toMatchObject({ name: 'LakeNotFoundError', message: expect.stringContaining('cannot read raw/nowhere/page-000001.jsonl') });
+  });
+});
+
+describe('the reference files staged on a thread', () => {
+  const USERS = 'user_id,email,country\nu1,a@example.com,DE\nu2,b@example.com,FR\nu1,c@example.com,DE\n';
+  const PRODUCTS = 'sku,name,price\nA,Pen,1.25\n';
+
+  test('stages the same parts, with the same heartbeats, as in this thread', async () => {
+    const [users, products] = [path.join(dir, 'users.csv'), path.join(dir, 'products.csv')];
+    writeFileSync(users, USERS);
+    writeFileSync(products, PRODUCTS);
+    const here: string[] = [];
+    const expected = await stageReference(
+      { loadId: 'L-here', users: streamUsersCsv(createReadStream(users), `users file ${users}`), products: streamProductsCsv(createReadStream(products), `products file ${products}`) },
+      lake,
+      (t) => here.push(t),
+    );
+    const beats: string[] = [];
+    const parts = await stageReferenceInThread({ loadId: 'L-here', usersCsv: users, productsCsv: products }, { lake: lake.location, s3: S3, heartbeat: (t) => beats.push(t) });
+    expect(parts).toEqual(expected);
+    expect(parts.map((p) => [p.table, p.rows])).toEqual([['dim_user', 3], ['dim_product', 1]]);
+    expect(beats).toEqual(['dim_user', 'dim_product']);
+  });
+
+  test('a bad file fails it with the InvalidInputError of the file, line and column', async () => {
+    const users = path.join(dir, 'long-users.csv');
+    writeFileSync(users, `user_id,email\nu1,${'e'.repeat(300)}\n`);
+    const run = stageReferenceInThread({ loadId: 'L-bad', usersCsv: users }, { lake: lake.location, s3: S3, heartbeat: () => undefined });
+    await expect(run).rejects.toMatchObject({ name: 'InvalidInputError', message: `users file ${users}, line 2, column email: the value does not fit 256 bytes (UTF-8)` });
   });
 });
