@@ -1,4 +1,5 @@
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { ApplicationFailure } from '@temporalio/common';
 import { createLakes, type Lakes, type S3Settings } from './lake';
 import type { StagedPart } from '../core/lake-layout';
 import { stageReference } from './stage/stage';
@@ -93,10 +94,12 @@ function inThread<Progress, Result>(job: Job, options: ThreadOptions<Progress>):
   });
 }
 
-/** The thread's error as the same name and message: the name is what Temporal's retry policy matches on. */
-function rebuiltError(error: { name: string; message: string; stack?: string }): Error {
-  const rebuilt = new Error(error.message);
-  rebuilt.name = error.name;
+/**
+ * The thread's error as an ApplicationFailure of its class name (the type Temporal's `nonRetryableErrorTypes`
+ * matches on; a plain Error would be of type "Error", and retried) and its message.
+ */
+function rebuiltError(error: { name: string; message: string; stack?: string }): ApplicationFailure {
+  const rebuilt = ApplicationFailure.create({ type: error.name, message: error.message });
   if (error.stack) rebuilt.stack = error.stack;
   return rebuilt;
 }

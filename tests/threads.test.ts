@@ -1,7 +1,7 @@
 /**
  * The transform and the reference files' stage on threads of their own (what the worker's activities run): the
  * same parts, counts and heartbeats as in this thread, a resume from a heartbeat, a stop asked for by a heartbeat,
- * and an error that keeps its class name (Temporal's retry policy matches on it).
+ * and an error that keeps its class name as its failure type (Temporal's retry policy matches on it).
  */
 import { createReadStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -69,9 +69,9 @@ describe('transform on a thread', () => {
     expect(beats.map((b) => b.nextPage)).toEqual([2]);
   });
 
-  test('an error in the thread keeps its class name and message', async () => {
+  test('an error in the thread is a failure of its class name (the type the retry policy matches) and message', async () => {
     const run = transformInThread({ ...input, raw: { ...input.raw, prefix: 'raw/nowhere/' } }, { lake: lake.location, s3: S3, heartbeat: () => undefined });
-    await expect(run).rejects.toMatchObject({ name: 'LakeNotFoundError', message: expect.stringContaining('cannot read raw/nowhere/page-000001.jsonl') });
+    await expect(run).rejects.toMatchObject({ name: 'ApplicationFailure', type: 'LakeNotFoundError', message: expect.stringContaining('cannot read raw/nowhere/page-000001.jsonl') });
   });
 });
 
@@ -100,6 +100,6 @@ describe('the reference files staged on a thread', () => {
     const users = path.join(dir, 'long-users.csv');
     writeFileSync(users, `user_id,email\nu1,${'e'.repeat(300)}\n`);
     const run = stageReferenceInThread({ loadId: 'L-bad', usersCsv: users }, { lake: lake.location, s3: S3, heartbeat: () => undefined });
-    await expect(run).rejects.toMatchObject({ name: 'InvalidInputError', message: `users file ${users}, line 2, column email: the value does not fit 256 bytes (UTF-8)` });
+    await expect(run).rejects.toMatchObject({ name: 'ApplicationFailure', type: 'InvalidInputError', message: `users file ${users}, line 2, column email: the value does not fit 256 bytes (UTF-8)` });
   });
 });
