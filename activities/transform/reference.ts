@@ -1,5 +1,5 @@
-import { pipeline, type Readable } from 'node:stream';
-import { CsvError, parse as parseStream, type InfoRecord, type Options } from 'csv-parse';
+import type { Readable } from 'node:stream';
+import { csvRecords, CsvSyntaxError, type CsvRecord } from './csv';
 import { InvalidInputError } from '../../core/errors';
 import { maxBytes, TABLES, type Column, type ReferenceLine, type TableName } from '../../core/schema';
 import { fitsMoneyColumn, parseMoney } from '../../core/money';
@@ -34,58 +34,46 @@ function fitsValue(table: TableName, column: Column, value: string): boolean {
 /** A reference file's records, each a lookup of its (trimmed, blank = undefined) value by column name. */
 type CsvValue = (column: string) => string | undefined;
 
-/**
- * csv-parse options that turn each record of a reference file into a row (or skip it: `toRow` gives null), each
- * value checked against the column of `table` it goes to: a value too long for any warehouse is the file's error
- * (it names the line and column), not a load that fails at the COPY. Records are parsed as arrays (objects per
- * record cost a third of the parse) and read through the header, the first record.
- */
-function csvOptions<T>(file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null): Options {
-  let header: Map<string, number> | undefined;
-  let checked: { column: Column; index: number }[] = [];
-  return {
-    bom: true,
-    skip_empty_lines: true,
-    trim: true,
-    // csv-parse's types allow records of another type than string[] only with `columns`: hence the cast below.
-    on_record: ((record: string[], context: InfoRecord): ReferenceLine<T> | null => {
-      if (header === undefined) {
-        header = new Map(record.map((name, index) => [name.toLowerCase(), index]));
-        if (!header.has(required)) throw new InvalidInputError(`${file} has no "${required}" column`);
-        checked = TABLES[table].columns.flatMap((column) => (header!.has(column.name) ? [{ column, index: header!.get(column.name)! }] : []));
-        return null;
-      }
-      for (const { column, index } of checked) {
-        const cell = record[index];
-        if (cell === undefined || cell === '' || fitsValue(table, column, cell)) continue;
-        const limit = column.type === 'money' ? 'DECIMAL(18,2)' : `${maxBytes(table, column.name)} bytes (UTF-8)`;
-        throw new InvalidInputError(`${file}, line ${context.lines}, column ${column.name}: the value does not fit ${limit}`);
-      }
-      const columns = header;
-      const row = toRow((name) => {
-        const cell = record[columns.get(name) ?? -1];
-        return cell === '' ? undefined : cell;
-      });
-      return row === null ? null : { row, line: context.lines };
-    }) as unknown as Options['on_record'],
-  };
+/** The file's CSV records, a syntax error as the file's error (terminal); a failed read stays what it is. */
+async function* fileRecords(input: Readable, file: string): AsyncGenerator<CsvRecord[]> {
+  try {
+    yield* csvRecords(input);
+  } catch (err) {
+    throw err instanceof CsvSyntaxError ? new InvalidInputError(`${file} is not valid CSV: ${err.message}`) : err;
+  }
 }
-
-/** A parse error is the file's (terminal); a failed read stays what it is (a lake error, maybe retryable). */
-const csvError = (err: unknown, file: string): unknown => (err instanceof CsvError ? new InvalidInputError(`${file} is not valid CSV: ${err.message}`) : err);
 
 /**
  * A reference file's rows as its bytes stream in, with their lines, repeated ids and all (the stage): memory is
- * bounded by what the consumer holds, not by the file.
+ * bounded by what the consumer holds, not by the file. Each record is read through the header (the first record)
+ * and becomes a row (or is skipped: `toRow` gives null), each value checked against the column of `table` it goes
+ * to: a value too long for any warehouse is the file's error (it names the line and column), not a load that fails
+ * at the COPY.
  */
 async function* streamCsv<T>(input: Readable, file: string, required: string, table: TableName, toRow: (value: CsvValue) => T | null): AsyncGenerator<ReferenceLine<T>> {
-  const parser = parseStream(csvOptions(file, required, table, toRow));
-  // A failing read destroys the parser with its error, which the loop below throws.
-  pipeline(input, parser, () => undefined);
-  try {
-    for await (const line of parser) yield line as ReferenceLine<T>;
-  } catch (err) {
-    throw csvError(err, file);
+  let header: Map<string, number> | undefined;
+  let checked: { column: Column; index: number }[] = [];
+  for await (const batch of fileRecords(input, file)) {
+    for (const { fields, line } of batch) {
+      if (header === undefined) {
+        header = new Map(fields.map((name, index) => [name.toLowerCase(), index]));
+        if (!header.has(required)) throw new InvalidInputError(`${file} has no "${required}" column`);
+        checked = TABLES[table].columns.flatMap((column) => (header!.has(column.name) ? [{ column, index: header!.get(column.name)! }] : []));
+        continue;
+      }
+      for (const { column, index } of checked) {
+        const cell = fields[index];
+        if (cell === '' || fitsValue(table, column, cell)) continue;
+        const limit = column.type === 'money' ? 'DECIMAL(18,2)' : `${maxBytes(table, column.name)} bytes (UTF-8)`;
+        throw new InvalidInputError(`${file}, line ${line}, column ${column.name}: the value does not fit ${limit}`);
+      }
+      const columns = header;
+      const row = toRow((name) => {
+        const cell = fields[columns.get(name) ?? -1];
+        return cell === '' ? undefined : cell;
+      });
+      if (row !== null) yield { row, line };
+    }
   }
 }
 
