@@ -15,7 +15,7 @@ import { pythonForPeers, runDuckDbPeer, runPythonPeers, type PeerOutcome } from 
  * BENCH_ORDERS (default 1,000,000) and BENCH_SEED (42) choose the input; BENCH_WORKERS ("1,2") the worker
  * counts; `worker --concurrency` is BENCH_CONCURRENCY (default the number of cores, plus one slot for the
  * reference files' staging, which runs beside the partitions) and `run --partitions` / `--parallelism` are
- * BENCH_PARTITIONS and BENCH_PARALLELISM (default workers × cores). BENCH_PEERS=0 times
+ * BENCH_PARTITIONS and BENCH_PARALLELISM (default the machine's cores, which its workers share). BENCH_PEERS=0 times
  * orders-etl alone (e.g. `BENCH_ORDERS=5000000 BENCH_WORKERS=1 BENCH_PEERS=0` for the worker's memory at 5M).
  */
 
@@ -49,10 +49,13 @@ function progress(message: string): void {
   process.stderr.write(`bench: ${message}\n`);
 }
 
-/** The flags of one configuration. */
-function configurationArgs(workers: number): { worker: string[]; run: string[] } {
+/**
+ * The flags of one configuration. The bench's workers share this machine's cores: a partition per core, whatever
+ * the number of workers (a partition per core of each worker oversubscribed them: 4 transform threads on 2 cores).
+ */
+function configurationArgs(): { worker: string[]; run: string[] } {
   const concurrency = envInt('BENCH_CONCURRENCY', cpus().length + 1);
-  const slots = workers * cpus().length;
+  const slots = cpus().length;
   return {
     worker: ['--concurrency', String(concurrency)],
     run: ['--partitions', String(envInt('BENCH_PARTITIONS', slots)), '--parallelism', String(envInt('BENCH_PARALLELISM', slots))],
@@ -61,7 +64,7 @@ function configurationArgs(workers: number): { worker: string[]; run: string[] }
 
 /** N fresh workers on a task queue of their own, warmed by one small run, then the timed run (a pipeline of its own). */
 async function measurePipeline(address: string, workers: number, input: BenchInput, warmUp: BenchInput, dir: string): Promise<PipelineMeasure> {
-  const args = configurationArgs(workers);
+  const args = configurationArgs();
   const taskQueue = `orders-etl-bench-${workers}w-${randomUUID().slice(0, 8)}`;
   const runDir = (name: string) => {
     const d = path.join(dir, `${workers}w-${name}`);
