@@ -8,11 +8,12 @@ import { sqlLiteral } from '../../core/sql';
 import type { StagedPart } from '../../core/lake-layout';
 import type { Lake } from '../lake';
 import type * as aq from 'arquero';
-import { nullsColumn, type ColumnBuffer, type Dictionary, type TableBuffer } from './table-buffer';
+import { DictionaryStrings, STRING_BYTES } from './duckdb-strings';
+import { nullsColumn, type ColumnBuffer, type TableBuffer } from './table-buffer';
 
 /**
  * Writes a chunk's typed columns as one Parquet part per table, through DuckDB: the columns are copied into it a
- * vector at a time (no value crosses one by one), decoded there to the staged types, and written as Redshift's
+ * vector at a time (no value crosses one by one, short texts included: see DictionaryStrings), decoded there to the staged types, and written as Redshift's
  * COPY wants them: the DDL's column order, INT64 TIMESTAMP_MICROS adjusted to UTC, DECIMAL(18,2) from exact cents,
  * DATE, UTF-8; Snappy pages (cheaper to write and to read than zstd, and the codec every Parquet reader takes).
  * DuckDB's decimals come from integers of cents, so no double ever sits between the feed and the file.
@@ -23,8 +24,8 @@ const VECTOR_SIZE = 2048;
 
 /** The type each logical type crosses into DuckDB as (see TableBuffer's storage), and how SQL turns it into the staged type. */
 const TRANSFER: Record<ColumnType, { type: DuckDBType; bytes: number; decode: (column: string) => string }> = {
-  string: { type: INTEGER, bytes: 4, decode: (c) => c }, // joined to its dictionary, see partSelect
-  text: { type: INTEGER, bytes: 4, decode: (c) => c },
+  string: { type: VARCHAR, bytes: STRING_BYTES, decode: (c) => c }, // see DictionaryStrings
+  text: { type: VARCHAR, bytes: STRING_BYTES, decode: (c) => c },
   int: { type: INTEGER, bytes: 4, decode: (c) => c },
   bigint: { type: DOUBLE, bytes: 8, decode: (c) => `CAST(${c} AS BIGINT)` },
   money: { type: BIGINT, bytes: 8, decode: (c) => `CAST(CAST(${c} AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))` },
@@ -35,14 +36,19 @@ const TRANSFER: Record<ColumnType, { type: DuckDBType; bytes: number; decode: (c
 };
 
 /** Copies rows [start, start + count) of each staged column of `rows` into one data chunk. */
-function dataChunk(buffer: TableBuffer, rows: aq.ColumnTable, start: number, count: number): DuckDBDataChunk {
+function dataChunk(buffer: TableBuffer, rows: aq.ColumnTable, strings: (DictionaryStrings | undefined)[], start: number, count: number): DuckDBDataChunk {
   const chunk = DuckDBDataChunk.create(buffer.columns.map((c) => TRANSFER[c.column.type].type), count);
   buffer.columns.forEach(({ column }, index) => {
     const vector = duckdb.data_chunk_get_vector(chunk.chunk, index);
-    const { bytes } = TRANSFER[column.type];
     const values = rows.column(column.name) as unknown as ColumnBuffer['data'];
-    duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset + start * bytes, count * bytes);
     const nulls = (rows.column(nullsColumn(column.name)) as unknown as Uint8Array).subarray(start, start + count);
+    const texts = strings[index];
+    if (texts) {
+      texts.copyToVector(vector, values as Int32Array, nulls, start, count);
+    } else {
+      const { bytes } = TRANSFER[column.type];
+      duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset + start * bytes, count * bytes);
+    }
     if (nulls.includes(1)) {
       // DuckDB's validity mask: a bit per row, set when the row holds a value.
       const validity = new Uint8Array(Math.ceil(count / 64) * 8).fill(0xff);
@@ -58,37 +64,15 @@ function dataChunk(buffer: TableBuffer, rows: aq.ColumnTable, start: number, cou
 
 async function appendRows(connection: DuckDBConnection, name: string, buffer: TableBuffer): Promise<void> {
   const rows = buffer.toTable();
+  const strings = buffer.columns.map((c) => c.dictionary && new DictionaryStrings(c.dictionary));
   const appender = await connection.createAppender(name);
-  for (let start = 0; start < buffer.rows; start += VECTOR_SIZE) appender.appendDataChunk(dataChunk(buffer, rows, start, Math.min(VECTOR_SIZE, buffer.rows - start)));
-  appender.closeSync();
-}
-
-async function appendDictionary(connection: DuckDBConnection, name: string, dictionary: Dictionary): Promise<void> {
-  const appender = await connection.createAppender(name);
-  const { values } = dictionary;
-  for (let start = 0; start < values.length; start += VECTOR_SIZE) {
-    const count = Math.min(VECTOR_SIZE, values.length - start);
-    const chunk = DuckDBDataChunk.create([INTEGER, VARCHAR], count);
-    const codes = duckdb.data_chunk_get_vector(chunk.chunk, 0);
-    const texts = duckdb.data_chunk_get_vector(chunk.chunk, 1);
-    const codeData = Int32Array.from({ length: count }, (_, i) => start + i);
-    duckdb.copy_data_to_vector(codes, 0, codeData.buffer, 0, codeData.byteLength);
-    for (let i = 0; i < count; i++) duckdb.vector_assign_string_element(texts, i, values[start + i]);
-    appender.appendDataChunk(chunk);
-  }
+  for (let start = 0; start < buffer.rows; start += VECTOR_SIZE) appender.appendDataChunk(dataChunk(buffer, rows, strings, start, Math.min(VECTOR_SIZE, buffer.rows - start)));
   appender.closeSync();
 }
 
 /** The SELECT that decodes a buffered table into its staged columns, in order. */
 function partSelect(table: TableBuffer): string {
-  const joins: string[] = [];
-  const columns = table.columns.map((buffer, index) => {
-    const { name, type } = buffer.column;
-    if (!buffer.dictionary) return `${TRANSFER[type].decode(`b.c${index}`)} AS ${name}`;
-    joins.push(`LEFT JOIN d${index} ON d${index}.code = b.c${index}`);
-    return `d${index}.value AS ${name}`;
-  });
-  return `SELECT ${columns.join(', ')} FROM b ${joins.join(' ')}`;
+  return `SELECT ${table.columns.map(({ column }, index) => `${TRANSFER[column.type].decode(`c${index}`)} AS ${column.name}`).join(', ')} FROM b`;
 }
 
 /** One DuckDB for a transform's parts; close it when done. */
@@ -111,11 +95,6 @@ export class ParquetPartWriter {
     const columns = table.columns.map((b, i) => `c${i} ${TRANSFER[b.column.type].type.toString()}`);
     await c.run(`CREATE OR REPLACE TABLE b (${columns.join(', ')})`);
     await appendRows(c, 'b', table);
-    for (const [index, buffer] of table.columns.entries()) {
-      if (!buffer.dictionary) continue;
-      await c.run(`CREATE OR REPLACE TABLE d${index} (code INTEGER, value VARCHAR)`);
-      await appendDictionary(c, `d${index}`, buffer.dictionary);
-    }
     const file = path.join(this.work, 'part.parquet');
     await c.run(`COPY (${partSelect(table)}) TO ${sqlLiteral(file)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`);
     await lake.putFile(key, file);
